@@ -1,0 +1,27 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    create .venv if missing, install, run the default profile
+#   make test   same environment, run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= all
+
+.PHONY: run test report clean-results
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[workflow,test]'
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+# pytest exit code 5 means no test was collected: that is a broken suite, not a pass.
+test: $(STAMP)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
+	exit $$rc
+
+clean-results:
+	rm -rf results/*/

@@ -1,0 +1,1 @@
+"""The paper's experiments; workflow scripts are thin wrappers around these."""

@@ -1,0 +1,99 @@
+"""The paper's relaxed top-k: values, gradients, limits, and numerical robustness."""
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.autograd import gradcheck
+
+from subsetgrad import relaxed_topk, relaxed_topk_sequence, topk_khot
+
+
+def test_sums_to_k_and_nonnegative():
+    s = torch.randn(7, 10, dtype=torch.float64)
+    out = relaxed_topk(s, 4, 0.5)
+    torch.testing.assert_close(out.sum(-1), torch.full((7,), 4.0, dtype=torch.float64))
+    assert (out >= 0).all()
+
+
+def test_topk_of_relaxed_equals_topk_of_scores_at_moderate_tau():
+    """Theorem 1 on random scores where it holds (see the module docstring for small tau)."""
+    s = torch.randn(2000, 8, dtype=torch.float64)
+    for tau in (1.0, 5.0, 20.0):
+        relaxed = relaxed_topk(s, 3, tau)
+        got = torch.sort(torch.topk(relaxed, 3).indices).values
+        want = torch.sort(torch.topk(s, 3).indices).values
+        assert (got == want).all()
+
+
+def test_theorem1_fails_for_near_ties_at_small_tau():
+    """A hand-checked counterexample: documented behaviour, not an implementation bug."""
+    s = torch.tensor([-0.4118, -1.1129, -0.3920, -0.4523, 1.0930, -0.1639, -0.2015, -1.8610],
+                     dtype=torch.float64)
+    relaxed = relaxed_topk(s, 3, 0.05)
+    assert set(torch.topk(s, 3).indices.tolist()) == {4, 5, 6}
+    assert set(torch.topk(relaxed, 3).indices.tolist()) == {4, 5, 2}
+
+
+def test_small_tau_recovers_hard_topk():
+    s = torch.randn(20, 9, dtype=torch.float64)
+    torch.testing.assert_close(relaxed_topk(s, 3, 1e-4), topk_khot(s, 3), atol=1e-8, rtol=0)
+
+
+def test_straight_through_forward_is_exact_khot_with_relaxed_gradient():
+    s = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    hard = relaxed_topk(s, 2, 0.7, hard=True)
+    assert torch.equal(hard.detach(), topk_khot(s, 2))
+    c = torch.randn(6, dtype=torch.float64)
+    (g_hard,) = torch.autograd.grad((hard * c).sum(), s)
+    (g_soft,) = torch.autograd.grad((relaxed_topk(s, 2, 0.7) * c).sum(), s)
+    torch.testing.assert_close(g_hard, g_soft)
+
+
+def test_gradcheck_float64():
+    s = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    assert gradcheck(lambda x: relaxed_topk(x, 2, 0.7), (s,))
+    assert gradcheck(lambda x: relaxed_topk_sequence(x, 3, 1.3), (s,))
+
+
+def test_sequence_steps_are_distributions_summing_to_relaxed():
+    s = torch.randn(2, 3, 7, dtype=torch.float64)
+    seq = relaxed_topk_sequence(s, 3, 0.4)
+    assert seq.shape == (2, 3, 3, 7)
+    torch.testing.assert_close(seq.sum(-1), torch.ones(2, 3, 3, dtype=torch.float64))
+    torch.testing.assert_close(seq.sum(-2), relaxed_topk(s, 3, 0.4))
+    # the first step relaxes the argmax
+    assert (seq[..., 0, :].argmax(-1) == s.argmax(-1)).all()
+
+
+def test_masked_items_get_no_mass():
+    s = torch.tensor([[1.0, float("-inf"), 0.5, float("-inf"), -2.0]], requires_grad=True)
+    out = relaxed_topk(s, 3, 2.0)
+    assert out[0, 1] == 0 and out[0, 3] == 0
+    out.sum().backward()
+    assert torch.isfinite(s.grad).all()
+
+
+@st.composite
+def _problems(draw):
+    n = draw(st.integers(2, 8))
+    k = draw(st.integers(1, n))
+    values = draw(st.lists(st.floats(-1e4, 1e4), min_size=n, max_size=n))
+    if draw(st.booleans()):  # ties
+        values = [round(v / 1e3) * 1e3 for v in values]
+    masked = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    allowed = n - k
+    mask = [m and i < allowed for i, m in enumerate(masked)]
+    tau = draw(st.floats(1e-3, 1e2))
+    return values, mask, k, tau
+
+
+@settings(max_examples=150, deadline=None)
+@given(_problems(), st.sampled_from([torch.float32, torch.float64]), st.booleans())
+def test_finite_values_and_gradients_on_extreme_inputs(problem, dtype, hard):
+    values, mask, k, tau = problem
+    s = torch.tensor(values, dtype=dtype)
+    s = s.masked_fill(torch.tensor(mask), float("-inf")).requires_grad_()
+    out = relaxed_topk(s, k, tau, hard=hard)
+    assert torch.isfinite(out).all()
+    assert (out[torch.tensor(mask)] == 0).all()
+    (out * torch.linspace(-1, 1, len(values), dtype=dtype)).sum().backward()
+    assert torch.isfinite(s.grad).all()

@@ -1,0 +1,37 @@
+# Shared set-up: config validation (before any job runs) and target lists.
+import sys
+from pathlib import Path
+
+try:
+    from subsetgrad.config import ConfigError, validate_config
+except ImportError as err:
+    sys.exit(
+        f"subsetgrad is not importable ({err}). Install the project into this "
+        f"environment first: `make run` does it, or `pip install -e .`"
+    )
+
+try:
+    validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+except ConfigError as err:
+    sys.exit(f"Config error: {err}")
+
+# Software for every rule: the project environment (used with --sdm conda).
+ENV = str(Path(workflow.basedir) / "environment.yml")
+
+RESULTS = f"results/{config['profile']}"
+TASKS = config["tasks"]
+
+
+def task_enabled(name):
+    return name in TASKS
+
+
+def all_targets():
+    targets = []
+    if task_enabled("synthetic"):
+        targets += [
+            f"{RESULTS}/synthetic/subset_distribution.csv",
+            f"{RESULTS}/synthetic/tv_distance.md",
+            f"{RESULTS}/synthetic/subset_distribution.png",
+        ]
+    return targets
