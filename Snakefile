@@ -9,10 +9,16 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
 include: "workflow/rules/synthetic.smk"
+include: "workflow/rules/l2x.smk"
+include: "workflow/rules/knn.smk"
+include: "workflow/rules/tsne.smk"
+include: "workflow/rules/study.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
-        all_targets(),
+        TARGETS,
     default_target: True

@@ -37,3 +37,11 @@ rule synthetic_figure:
         ENV
     script:
         "../scripts/synthetic_figure.py"
+
+
+if task_enabled("synthetic"):
+    TARGETS += [
+        rules.synthetic_sample.output.distribution,
+        rules.synthetic_sample.output.tv_md,
+        rules.synthetic_figure.output.png,
+    ]

@@ -1,0 +1,24 @@
+# Data layer (issue 3): download -> verify -> prepare, for every dataset.
+# Prepared datasets live in <data_dir>/prepared/<dataset>.npz (+ .json sidecar).
+DATA = config["data_dir"]
+
+
+def prepared(dataset):
+    """Path of a prepared dataset; task rules use it as input."""
+    return f"{DATA}/prepared/{dataset}.npz"
+
+
+rule prepare_dataset:
+    output:
+        npz=f"{DATA}/prepared/{{dataset}}.npz",
+        meta=f"{DATA}/prepared/{{dataset}}.json",
+    params:
+        raw_dir=lambda wc: f"{DATA}/raw/{wc.dataset}",
+        split_seed=config["split_seed"],
+    log:
+        f"{DATA}/logs/prepare_{{dataset}}.log",
+    threads: 1
+    conda:
+        ENV
+    script:
+        "../scripts/prepare_dataset.py"

@@ -1,0 +1,1 @@
+# Task 2 (issue 5): deep stochastic k-nearest neighbours with every estimator.

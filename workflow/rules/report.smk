@@ -1,0 +1,1 @@
+# Results (issue 7): aggregation, tables, figures and the HTML report.

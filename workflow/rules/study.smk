@@ -1,0 +1,1 @@
+# Estimator study (issue 8): bias and variance against exact gradients.

@@ -1,0 +1,1 @@
+# Task 3 (issue 6): parametric t-SNE by neighbour sub-sequences.
