@@ -28,3 +28,12 @@ TARGETS = []
 
 def task_enabled(name):
     return name in TASKS
+
+
+# --- data (issue 3) ---
+DATA = config["data_dir"]
+
+
+def prepared(dataset):
+    """Path of a prepared dataset; task rules use it as input."""
+    return f"{DATA}/prepared/{dataset}.npz"

@@ -1,12 +1,5 @@
 # Data layer (issue 3): download -> verify -> prepare, for every dataset.
 # Prepared datasets live in <data_dir>/prepared/<dataset>.npz (+ .json sidecar).
-DATA = config["data_dir"]
-
-
-def prepared(dataset):
-    """Path of a prepared dataset; task rules use it as input."""
-    return f"{DATA}/prepared/{dataset}.npz"
-
 
 rule prepare_dataset:
     output:
