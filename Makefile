@@ -16,6 +16,12 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/default/report.html
+
+# the HTML report of the last run of a profile: make report PROFILE=real_small
+PROFILE ?= default
+report: $(STAMP)
+	$(BIN)/snakemake --report results/$(PROFILE)/report.html $(if $(filter default,$(PROFILE)),,--configfile config/$(PROFILE).yaml)
 
 # pytest exit code 5 means no test was collected: that is a broken suite, not a pass.
 test: $(STAMP)

@@ -117,3 +117,9 @@ def _synthetic_k_fits(config: dict) -> list[str]:
         return [f"config key 'tasks.synthetic.k': k={task['k']} is larger than the number "
                 f"of weights n={n}; choose k <= {n}"]
     return []
+from .experiments import study as _study  # noqa: E402,F401  (semantic check of tasks.study: issue 8)
+from .experiments.tsne import checks as _tsne_checks  # noqa: E402,F401  (semantic checks of tasks.tsne: issue 6)
+from .experiments.l2x import plan as _l2x_plan  # noqa: E402,F401  (semantic checks of tasks.l2x: issue 4)
+from .data import config_checks as _data_checks  # noqa: E402,F401  (dataset names in task configs: issue 3)
+from . import config_checks as _config_checks  # noqa: E402,F401  (finite numbers, data_dir, bring-your-own files: issue 9)
+from .experiments.knn import plan as _knn_plan  # noqa: E402,F401  (semantic checks of tasks.knn: issue 5)

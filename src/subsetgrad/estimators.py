@@ -310,3 +310,5 @@ __all__ = [
     "register",
     "topk_khot",
 ]
+
+from . import estimators_cb  # noqa: E402,F401  (registers simple, imle: issue 8)

@@ -9,6 +9,7 @@ final result as an uninterrupted run.
 """
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
@@ -53,15 +54,18 @@ class TrainingRun:
     ``stateful``: objects with ``state_dict``/``load_state_dict`` (models,
     optimisers, estimators, schedulers). ``generators``: every ``torch.Generator``
     the loop draws from. ``context``: what identifies the run in error messages
-    (estimator, tau, seed, ...).
+    (estimator, tau, seed, ...). ``fingerprint``: anything JSON-serialisable that fixes
+    the run's result (e.g. the task's config section); a checkpoint written under
+    another fingerprint is not resumed, so a changed config never continues a stale run.
     """
 
     def __init__(self, checkpoint_path: str | Path, stateful: dict, generators: dict | None = None,
-                 context: dict | None = None):
+                 context: dict | None = None, fingerprint=None):
         self.path = Path(checkpoint_path)
         self.stateful = stateful
         self.generators = generators or {}
         self.context = context or {}
+        self.fingerprint = None if fingerprint is None else json.dumps(fingerprint, sort_keys=True, default=str)
         self.history: list[dict] = []
         self.start_epoch = 0
         self.resumed = False
@@ -71,6 +75,10 @@ class TrainingRun:
         if not self.path.exists():
             return 0
         checkpoint = torch.load(self.path, map_location="cpu", weights_only=False)
+        if checkpoint.get("fingerprint") != self.fingerprint:
+            print(f"not resuming from {self.path}: it was written under another configuration; "
+                  f"starting afresh", file=sys.stderr)
+            return 0
         for name, obj in self.stateful.items():
             obj.load_state_dict(checkpoint["state"][name])
         _restore_rng(checkpoint["rng"], self.generators)
@@ -110,4 +118,5 @@ class TrainingRun:
             "rng": _rng_state(self.generators),
             "history": self.history,
             "context": self.context,
+            "fingerprint": self.fingerprint,
         }, self.path)

@@ -1,1 +1,92 @@
 # Task 2 (issue 5): deep stochastic k-nearest neighbours with every estimator.
+# One training job per dataset x estimator x temperature x seed (estimators without a
+# temperature run once, label "notau"), kNN baselines per dataset, one table + figures.
+from subsetgrad.experiments.knn import run_paths
+
+KNN = f"{RESULTS}/knn"
+KNN_RUN = f"{KNN}/{{dataset}}/{{estimator}}/{{tau}}/seed{{seed}}"
+
+
+rule knn_train:
+    input:
+        data=lambda wc: prepared(wc.dataset),
+    output:
+        metrics=f"{KNN_RUN}/metrics.csv",
+        curve=f"{KNN_RUN}/curve.csv",
+        model=f"{KNN_RUN}/best_model.pt",
+        provenance=f"{KNN_RUN}/provenance.json",
+    params:
+        task=TASKS.get("knn"),
+        device=config["device"],
+        # not an output: Snakemake would delete it before a rerun, and a rerun resumes from it
+        checkpoint=lambda wc: f"{KNN}/checkpoints/{wc.dataset}/{wc.estimator}/{wc.tau}/seed{wc.seed}.pt",
+    wildcard_constraints:
+        dataset=r"[A-Za-z0-9_]+",
+        estimator=r"[a-z_0-9]+",
+        tau=r"notau|tau[0-9.e+-]+",
+        seed=r"\d+",
+    resources:
+        gpu=config["gpus_per_job"],
+    log:
+        f"{RESULTS}/logs/knn/train_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/knn/train_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.tsv"
+    threads: 1
+    conda:
+        ENV
+    script:
+        "../scripts/knn_train.py"
+
+
+rule knn_baselines:
+    input:
+        data=lambda wc: prepared(wc.dataset),
+    output:
+        metrics=f"{KNN}/{{dataset}}/baselines/metrics.csv",
+        provenance=f"{KNN}/{{dataset}}/baselines/provenance.json",
+    wildcard_constraints:
+        dataset=r"[A-Za-z0-9_]+",
+    params:
+        task=TASKS.get("knn"),
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/knn/baselines_{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/knn/baselines_{{dataset}}.tsv"
+    threads: 1
+    conda:
+        ENV
+    script:
+        "../scripts/knn_baselines.py"
+
+
+rule knn_table:
+    input:
+        runs=run_paths(f"{KNN_RUN}/metrics.csv", TASKS.get("knn"), config["seeds"]),
+        curves=run_paths(f"{KNN_RUN}/curve.csv", TASKS.get("knn"), config["seeds"]),
+        baselines=[f"{KNN}/{d}/baselines/metrics.csv" for d in TASKS.get("knn", {}).get("datasets", [])],
+    output:
+        metrics=f"{KNN}/metrics.csv",
+        curves=f"{KNN}/curves.csv",
+        table_csv=f"{KNN}/accuracy.csv",
+        table_md=f"{KNN}/accuracy.md",
+        figure_png=f"{KNN}/accuracy.png",
+        figure_pdf=f"{KNN}/accuracy.pdf",
+        curves_png=f"{KNN}/curves.png",
+    log:
+        f"{RESULTS}/logs/knn/table.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/knn/table.tsv"
+    threads: 1
+    conda:
+        ENV
+    script:
+        "../scripts/knn_table.py"
+
+
+if task_enabled("knn"):
+    TARGETS += [
+        rules.knn_table.output.table_md,
+        rules.knn_table.output.figure_png,
+        rules.knn_table.output.curves_png,
+    ]

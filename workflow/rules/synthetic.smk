@@ -40,6 +40,7 @@ rule synthetic_figure:
 
 
 if task_enabled("synthetic"):
+    METRICS_FILES["synthetic"] = [rules.synthetic_sample.output.metrics]  # read by the results rules
     TARGETS += [
         rules.synthetic_sample.output.distribution,
         rules.synthetic_sample.output.tv_md,

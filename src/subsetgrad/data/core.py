@@ -17,6 +17,22 @@ class DataError(ValueError):
     """A data file is missing, corrupt or malformed; the message says what to do."""
 
 
+@dataclass(frozen=True)
+class RawFile:
+    """One official source file of a downloaded dataset, pinned to its published checksum.
+
+    ``name`` is the official file name (the name it is stored under in
+    ``<data_dir>/raw/<source>/``); ``urls`` are tried in order (mirrors); an empty
+    ``urls`` means the file has no public download and must be placed by hand.
+    """
+
+    name: str
+    urls: tuple[str, ...]
+    algorithm: str  # md5 | sha256 (hashlib names)
+    checksum: str
+    note: str = ""
+
+
 @dataclass
 class Dataset:
     """Arrays by name (``x_train``, ``y_train``, ...) and a JSON-serialisable ``meta``."""
@@ -54,7 +70,11 @@ class DatasetSpec:
 
     ``prepare(raw_dir, split_seed, **options) -> Dataset``; ``files`` maps official
     file names to ``(url, checksum_algorithm, checksum)`` for downloaded datasets
-    (empty for embedded ones).
+    (empty for embedded ones). ``raw_files`` holds the same files with all their
+    mirrors (``files`` is derived from it when only ``raw_files`` is given);
+    ``source`` names the raw folder ``<data_dir>/raw/<source>/`` (default: the
+    dataset's name), so that several datasets can share one download (``mnist`` and
+    ``mnist_test_small`` both read ``raw/mnist/``).
     """
 
     name: str
@@ -62,6 +82,18 @@ class DatasetSpec:
     description: str
     files: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     kind: str = "image"  # image | tabular | text | sequence
+    raw_files: tuple[RawFile, ...] = ()
+    source: str | None = None
+
+    def __post_init__(self):
+        if self.source is None:
+            self.source = self.name
+        if self.raw_files and not self.files:
+            self.files = {f.name: (f.urls[0] if f.urls else "", f.algorithm, f.checksum)
+                          for f in self.raw_files}
+        if self.files and not self.raw_files:
+            self.raw_files = tuple(RawFile(name, (url,) if url else (), algo, checksum)
+                                   for name, (url, algo, checksum) in self.files.items())
 
     @property
     def embedded(self) -> bool:
@@ -93,7 +125,14 @@ def save_dataset(dataset: Dataset, npz_path: str | Path) -> None:
     write_json(npz_path.with_suffix(".json"), {"name": dataset.name, **dataset.meta, **dataset.describe()})
 
 
-def load_dataset(npz_path: str | Path) -> Dataset:
+def load_dataset(npz_path: str | Path, *, scale: bool = True) -> Dataset:
+    """Load a prepared dataset.
+
+    Image datasets are stored compactly as integers with ``meta["x_scale"]`` (255
+    for 8-bit pixels); with ``scale=True`` (the default) the ``x_<split>`` arrays are
+    returned as float32 ``x / x_scale`` in [0, 1], like every other image dataset,
+    so task code never needs to know how a dataset was stored.
+    """
     npz_path = Path(npz_path)
     if not npz_path.exists():
         raise DataError(f"prepared dataset {npz_path} does not exist; run the workflow's "
@@ -106,6 +145,10 @@ def load_dataset(npz_path: str | Path) -> Dataset:
     if missing:
         raise DataError(f"prepared dataset {npz_path} lacks arrays {missing}; delete it and "
                         f"let the workflow prepare it again")
+    x_scale = meta.get("x_scale")
+    if scale and x_scale:
+        for split in SPLITS:
+            arrays[f"x_{split}"] = (arrays[f"x_{split}"].astype(np.float32) / np.float32(x_scale))
     return Dataset(meta.get("name", npz_path.stem), arrays, meta)
 
 
@@ -121,3 +164,48 @@ def stratified_split(y: np.ndarray, fractions: tuple[float, float, float], seed:
         parts["val"].append(idx[n_test:n_test + n_val])
         parts["train"].append(idx[n_test + n_val:])
     return {s: np.sort(np.concatenate(v)) for s, v in parts.items()}
+
+
+def split_by_sizes(y: np.ndarray, n_val: int, n_test: int, seed: int,
+                   stratify: bool = True) -> dict[str, np.ndarray]:
+    """Indices of a train/val/test split with exactly ``n_val`` and ``n_test`` items.
+
+    Deterministic in ``seed``. With ``stratify`` each part takes from class c about
+    ``size * n_c / n`` items: the floors, plus one more for the classes with the
+    largest remainders (ties broken at random), so the sizes are exact and every
+    class keeps its share up to one item. Test is drawn first, then val from the
+    rest; a zero size gives an empty part.
+    """
+    n = len(y)
+    if n_val < 0 or n_test < 0 or n_val + n_test >= n:
+        raise DataError(f"cannot split {n} items into val={n_val}, test={n_test} and a non-empty train")
+    rng = np.random.default_rng(seed)
+    pool = np.arange(n)
+    parts = {}
+    for part, size in (("test", n_test), ("val", n_val)):
+        taken = _stratified_take(y[pool], size, rng) if stratify else rng.permutation(len(pool))[:size]
+        parts[part] = np.sort(pool[taken])
+        pool = np.delete(pool, taken)
+    return {"train": pool, "val": parts["val"], "test": parts["test"]}
+
+
+def _stratified_take(labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of ``size`` items drawn class by class in proportion to the class counts."""
+    _, inverse = np.unique(labels, return_inverse=True)
+    counts = np.bincount(inverse)
+    share = counts * size / len(labels)
+    quota = np.floor(share).astype(np.int64)
+    # the largest remainders get one more item; a remainder > 0 implies quota + 1 <= count
+    order = np.lexsort((rng.random(len(counts)), -(share - quota)))
+    quota[order[: size - quota.sum()]] += 1
+    chosen = [rng.permutation(np.flatnonzero(inverse == c))[:q] for c, q in enumerate(quota)]
+    return np.concatenate(chosen) if chosen else np.array([], dtype=np.int64)
+
+
+def take_splits(x: np.ndarray, y: np.ndarray, split: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``{"x_train": x[split["train"]], "y_train": ..., ...}`` for every split."""
+    arrays = {}
+    for name in SPLITS:
+        arrays[f"x_{name}"] = x[split[name]]
+        arrays[f"y_{name}"] = y[split[name]]
+    return arrays

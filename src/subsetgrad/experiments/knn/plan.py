@@ -1,0 +1,112 @@
+"""Which runs the kNN task makes, and the checks on its config the schema cannot express.
+
+A run is (dataset, estimator, temperature, seed). Estimators without a
+temperature (``"tau" not in option_names``: the REINFORCE family) run once per
+seed under the label ``notau`` instead of once per temperature.
+"""
+from __future__ import annotations
+
+import math
+
+from ...config import semantic_check
+from ...estimators import Estimator, available_estimators, make_estimator
+from .nets import NETS
+
+NO_TAU = "notau"
+
+
+def estimator_class(name: str) -> type[Estimator]:
+    """The class behind ``make_estimator(name, ...)`` (built once with k = 1 to look it up)."""
+    return type(make_estimator(name, 1))
+
+
+def takes_tau(name: str) -> bool:
+    return "tau" in estimator_class(name).option_names
+
+
+def tau_label(tau: float | None) -> str:
+    """``tau16``, ``tau0.1``; ``notau`` for estimators without a temperature."""
+    return NO_TAU if tau is None else f"tau{float(tau):g}"
+
+
+def parse_tau_label(label: str) -> float | None:
+    if label == NO_TAU:
+        return None
+    if not label.startswith("tau"):
+        raise ValueError(f"temperature label {label!r} must be 'notau' or 'tau<number>'")
+    return float(label[3:])
+
+
+def task_seeds(task: dict, seeds: list[int]) -> list[int]:
+    """The task's own ``seeds`` when given, else the profile's."""
+    return list(task.get("seeds") or seeds)
+
+
+def planned_runs(task: dict, seeds: list[int]) -> list[dict]:
+    """Wildcards ``{dataset, estimator, tau, seed}`` of every training run, as strings."""
+    runs = []
+    for dataset in task["datasets"]:
+        for name in task["estimators"]:
+            taus = [tau_label(t) for t in task["temperatures"]] if takes_tau(name) else [NO_TAU]
+            for label in taus:
+                for seed in task_seeds(task, seeds):
+                    runs.append({"dataset": dataset, "estimator": name, "tau": label, "seed": str(seed)})
+    return runs
+
+
+def run_paths(pattern: str, task: dict | None, seeds: list[int]) -> list[str]:
+    """``pattern.format(**wildcards)`` for every planned run (empty when the task is off)."""
+    if not task:
+        return []
+    return [pattern.format(**run) for run in planned_runs(task, seeds)]
+
+
+def build_estimator(task: dict, name: str, tau: float | None) -> Estimator:
+    """``make_estimator(name, k, **options)`` with ``tau`` passed only to tempered estimators."""
+    options = dict((task.get("estimator_options") or {}).get(name, {}))
+    if tau is not None:
+        if not takes_tau(name):
+            raise ValueError(f"estimator {name!r} takes no temperature; its runs use the label {NO_TAU!r}")
+        options["tau"] = tau
+    return make_estimator(name, task["k"], **options)
+
+
+@semantic_check
+def _knn_config_problems(config: dict) -> list[str]:
+    task = config.get("tasks", {}).get("knn")
+    if not task:
+        return []
+    key = "config key 'tasks.knn"
+    problems = []
+    if task["k"] >= task["candidates_per_step"]:
+        problems.append(f"{key}.k': k={task['k']} must be smaller than candidates_per_step="
+                        f"{task['candidates_per_step']} (the estimator picks k of the candidates)")
+    nets = task.get("nets") or {}
+    for dataset in task["datasets"]:
+        if dataset not in nets:
+            problems.append(f"{key}.nets': dataset {dataset!r} has no embedding net; add "
+                            f"'{dataset}: <net>' with <net> one of {', '.join(sorted(NETS))}")
+    for name, options in (task.get("estimator_options") or {}).items():
+        if name not in available_estimators():
+            problems.append(f"{key}.estimator_options': unknown estimator {name!r}; choose from "
+                            f"{', '.join(available_estimators())}")
+            continue
+        allowed = set(estimator_class(name).option_names) - {"tau"}
+        unknown = set(options) - allowed
+        if unknown:
+            problems.append(f"{key}.estimator_options.{name}': option(s) {sorted(unknown)} are not "
+                            f"allowed (the temperature comes from 'temperatures'); allowed: "
+                            f"{sorted(allowed) or '(none)'}")
+            continue
+        try:
+            make_estimator(name, task["k"], **options)
+        except ValueError as err:
+            problems.append(f"{key}.estimator_options.{name}': {err}")
+    for name in task.get("lr_by_estimator") or {}:
+        if name not in available_estimators():
+            problems.append(f"{key}.lr_by_estimator': unknown estimator {name!r}; choose from "
+                            f"{', '.join(available_estimators())}")
+    for tau in task["temperatures"]:
+        if not math.isfinite(tau):
+            problems.append(f"{key}.temperatures': {tau} is not finite")
+    return problems

@@ -1,0 +1,233 @@
+"""Training one deep stochastic kNN run (NeuralSort's setup, any k-subset estimator).
+
+Each step draws Q query images (a pass over the training split in random order)
+and N candidate neighbours (uniformly from the rest of the training split),
+embeds both with the net h, and scores candidate j for query q by
+
+    s_qj = -||h(x_q) - h(x_j)||^2.
+
+The estimator draws a k-subset of the candidates from PL-WOR(s_q) per query
+(``khot``, ``[Q, N]`` or ``[m, Q, N]``), and the loss per sample is
+
+    loss = -sum_j khot_j * 1[y_j = y_q],
+
+minus the number of selected neighbours that share the query's label. The
+estimator's ``surrogate`` turns it into the scalar whose gradient is its
+estimate. After every epoch the net is evaluated by *hard* kNN (majority of the
+k nearest training embeddings) on the validation split; the best epoch's
+weights are kept and evaluated on the test split at the end.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from ...runtime import seed_everything
+from ...training import TrainingRun
+from .nets import build_embedding_net
+from .neighbours import knn_accuracy
+from .plan import build_estimator
+
+TASK = "knn"
+
+
+class BestWeights:
+    """The best validation epoch's weights, saved inside every checkpoint so a
+    resumed run still knows them (``state_dict`` / ``load_state_dict``)."""
+
+    def __init__(self):
+        self.accuracy = -math.inf
+        self.epoch = -1
+        self.weights: dict | None = None
+
+    def offer(self, model: nn.Module, accuracy: float, epoch: int) -> bool:
+        """Keep ``model``'s weights when ``accuracy`` is strictly better (earliest epoch wins ties)."""
+        if accuracy > self.accuracy:
+            self.accuracy, self.epoch = accuracy, epoch
+            self.weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            return True
+        return False
+
+    def state_dict(self) -> dict:
+        return {"accuracy": self.accuracy, "epoch": self.epoch, "weights": self.weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.accuracy, self.epoch, self.weights = state["accuracy"], state["epoch"], state["weights"]
+
+
+def learning_rate(task: dict, estimator_name: str) -> float:
+    """``lr_by_estimator[estimator_name]`` when the config sets one, else ``lr``."""
+    return float((task.get("lr_by_estimator") or {}).get(estimator_name, task["lr"]))
+
+
+def check_images(x: np.ndarray, y: np.ndarray, split: str) -> None:
+    """Clear errors for arrays that are neither images ``[N, C, H, W]`` nor feature
+    vectors ``[N, D]``, or labels that are not integers ``0..C-1``."""
+    if x.ndim not in (2, 4):
+        raise ValueError(f"x_{split} must be images [N, C, H, W] or features [N, D]; got shape "
+                         f"{x.shape}. Reshape other arrays when preparing the dataset")
+    if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y_{split} must be integer labels [N] matching x_{split}; got "
+                         f"shape {y.shape}, dtype {y.dtype}")
+    if len(y) and y.min() < 0:
+        raise ValueError(f"y_{split} has negative labels; labels must be 0..C-1")
+
+
+def as_images(x: np.ndarray) -> torch.Tensor:
+    """float32 ``[N, C, H, W]``; feature vectors ``[N, D]`` become ``[N, D, 1, 1]`` (one
+    channel per feature, so each feature is standardised on its own; use the ``mlp`` net)."""
+    t = torch.as_tensor(x, dtype=torch.float32)
+    return t[:, :, None, None] if t.dim() == 2 else t
+
+
+@torch.no_grad()
+def embed(model: nn.Module, x: Tensor, batch_size: int) -> Tensor:
+    """Embeddings ``[N, d]`` in evaluation mode (batch norm uses running statistics)."""
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    model.train(was_training)
+    return out
+
+
+def evaluate(model: nn.Module, x_train: Tensor, y_train: Tensor, x_eval: Tensor, y_eval: Tensor,
+             k: int, batch_size: int, block_elements: int) -> float:
+    """Hard kNN accuracy of ``x_eval`` against the whole training split, in embedding space."""
+    return knn_accuracy(embed(model, x_eval, batch_size), y_eval, embed(model, x_train, batch_size),
+                        y_train, k, block_elements)
+
+
+def neighbour_loss(khot: Tensor, same_label: Tensor) -> Tensor:
+    """``-sum_j khot_j 1[y_j = y_q]`` per query (and per sample for multi-sample estimators)."""
+    return -(khot * same_label).sum(-1)
+
+
+def draw_candidates(num_train: int, queries: Tensor, count: int, generator: torch.Generator) -> Tensor:
+    """``count`` distinct training indices, none of them among ``queries`` (a query is never its own neighbour)."""
+    order = torch.randperm(num_train, generator=generator)
+    is_query = torch.zeros(num_train, dtype=torch.bool)
+    is_query[queries] = True
+    return order[~is_query[order]][:count]
+
+
+def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: float | None, seed: int,
+                  checkpoint_path: str | Path, device: torch.device | str = "cpu",
+                  progress: bool = True) -> tuple[list[dict], pd.DataFrame, dict]:
+    """Train (or resume) one run; return ``(metrics_rows, curve, best_weights)``.
+
+    ``data``: a :class:`subsetgrad.data.Dataset` with image splits. ``task``: the
+    ``tasks.knn`` config section. The checkpoint at ``checkpoint_path`` is written
+    after every epoch and picked up by a rerun.
+    """
+    start = time.perf_counter()
+    device = torch.device(device)
+    for split in ("train", "val", "test"):
+        check_images(data.x(split), data.y(split), split)
+    k, q_size, n_size = task["k"], task["queries_per_step"], task["candidates_per_step"]
+    num_train = len(data.y("train"))
+    if num_train < q_size + n_size:
+        raise ValueError(f"dataset {dataset!r} has {num_train} training images but each step needs "
+                         f"queries_per_step + candidates_per_step = {q_size + n_size} distinct ones; "
+                         f"lower them in tasks.knn")
+    batch, block = task["eval_batch_size"], task["eval_block_elements"]
+
+    data_gen = seed_everything(seed)
+    noise_gen = torch.Generator(device=device).manual_seed(seed + 7919)
+    x_train = as_images(data.x("train")).to(device)
+    y_train = torch.as_tensor(data.y("train"), dtype=torch.long).to(device)
+    x_val = as_images(data.x("val")).to(device)
+    y_val = torch.as_tensor(data.y("val"), dtype=torch.long)
+    x_test = as_images(data.x("test")).to(device)
+    y_test = torch.as_tensor(data.y("test"), dtype=torch.long)
+
+    mean = x_train.mean(dim=(0, 2, 3))
+    std = x_train.std(dim=(0, 2, 3))
+    model = build_embedding_net(task["nets"][dataset], tuple(x_train.shape[1:]), mean, std,
+                                task.get("embedding_dim", 64)).to(device)
+    estimator = build_estimator(task, estimator_name, tau).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate(task, estimator_name),
+                                momentum=task["momentum"],
+                                weight_decay=task["weight_decay"])
+    # The untrained net is deterministic in the seed, so it can be evaluated again on resume.
+    untrained_val = evaluate(model, x_train, y_train, x_val, y_val, k, batch, block)
+    untrained_test = evaluate(model, x_train, y_train, x_test, y_test, k, batch, block)
+
+    best = BestWeights()
+    context = {"dataset": dataset, "estimator": estimator_name, "tau": tau, "seed": seed}
+    run = TrainingRun(checkpoint_path, {"model": model, "optimizer": optimizer, "estimator": estimator,
+                                        "best": best}, {"data": data_gen, "noise": noise_gen}, context)
+    run.resume()
+    steps = task.get("steps_per_epoch") or math.ceil(num_train / q_size)
+    epochs = task["epochs"]
+    model.train()
+    desc = f"knn {dataset} {estimator_name} tau={tau} seed={seed}"
+    for epoch in (run.epochs(epochs, desc=desc) if progress else range(run.start_epoch, epochs)):
+        epoch_start = time.perf_counter()
+        passes = math.ceil(steps * q_size / num_train)
+        order = torch.cat([torch.randperm(num_train, generator=data_gen) for _ in range(passes)])
+        loss_sum = torch.zeros((), device=device)
+        correct_sum = torch.zeros((), device=device)
+        for step in range(steps):
+            queries = order[step * q_size:(step + 1) * q_size]
+            candidates = draw_candidates(num_train, queries, n_size, data_gen)
+            index = torch.cat([queries, candidates]).to(device)
+            h = model(x_train[index])
+            h_q, h_c = h[:q_size], h[q_size:]
+            scores = -(h_q.unsqueeze(1) - h_c.unsqueeze(0)).pow(2).sum(-1)  # [Q, N]
+            # a diverging net overflows the distances before the loss turns NaN
+            run.check_finite(scores.detach().sum(), epoch, step)
+            same_label = (y_train[index[:q_size]].unsqueeze(1) == y_train[index[q_size:]].unsqueeze(0))
+            same_label = same_label.to(scores.dtype)
+            sample = estimator.sample(scores, generator=noise_gen)
+            loss = estimator.surrogate(sample, neighbour_loss(sample.khot, same_label))
+            run.check_finite(loss, epoch, step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                nearest = torch.topk(scores, k, dim=-1).indices
+                correct_sum += torch.gather(same_label, 1, nearest).mean()
+                loss_sum += neighbour_loss(sample.khot.detach(), same_label).mean()
+        val_acc = evaluate(model, x_train, y_train, x_val, y_val, k, batch, block)
+        best.offer(model, val_acc, epoch)
+        run.end_epoch(epoch, {"train_loss": float(loss_sum) / steps,
+                              "train_topk_correct": float(correct_sum) / steps,
+                              "val_accuracy": val_acc, "epoch_time_s": time.perf_counter() - epoch_start})
+
+    if best.weights is None:
+        raise RuntimeError(f"run {context} finished without a single epoch; set tasks.knn.epochs >= 1")
+    model.load_state_dict(best.weights)
+    test_acc = evaluate(model, x_train, y_train, x_test, y_test, k, batch, block)
+    history = run.history
+    # wall time of the whole run: the epochs' times (also those before a resume) plus this
+    # process's set-up and final evaluation
+    wall = sum(h["epoch_time_s"] for h in history[:run.start_epoch]) + (time.perf_counter() - start)
+    common = {"task": TASK, "dataset": dataset, "estimator": estimator_name,
+              "tau": math.nan if tau is None else float(tau), "k": k, "seed": seed,
+              "wall_time_s": wall, "epochs": len(history)}
+    values = {
+        "val_accuracy": best.accuracy,
+        "test_accuracy": test_acc,
+        "best_epoch": float(best.epoch + 1),
+        "untrained_val_accuracy": untrained_val,
+        "untrained_test_accuracy": untrained_test,
+        "final_train_topk_correct": history[-1]["train_topk_correct"],
+    }
+    rows = [{**common, "metric": name, "value": float(value)} for name, value in values.items()]
+    curve = pd.DataFrame([{"epoch": 0, "train_loss": math.nan, "train_topk_correct": math.nan,
+                           "val_accuracy": untrained_val, "epoch_time_s": math.nan}]
+                         + [{**h, "epoch": h["epoch"] + 1} for h in history])
+    curve.insert(0, "seed", seed)
+    curve.insert(0, "tau", common["tau"])
+    curve.insert(0, "estimator", estimator_name)
+    curve.insert(0, "dataset", dataset)
+    print(f"{desc}: best val {best.accuracy:.4f} (epoch {best.epoch + 1}), test {test_acc:.4f}, "
+          f"untrained val {untrained_val:.4f}, {wall:.1f} s", file=sys.stderr)
+    return rows, curve, best.state_dict()

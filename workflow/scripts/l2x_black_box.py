@@ -1,0 +1,31 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _log import redirect_to_log
+
+redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
+
+from subsetgrad.data import load_dataset
+from subsetgrad.experiments.l2x.run import run_black_box
+from subsetgrad.io import torch_save, write_csv, write_json
+from subsetgrad.metrics import write_metrics
+from subsetgrad.provenance import provenance
+from subsetgrad.runtime import resolve_device, set_threads
+
+set_threads(snakemake.threads)
+device = resolve_device(snakemake.params.device)
+dataset_name, seed = snakemake.wildcards.l2x_dataset, int(snakemake.wildcards.l2x_seed)
+settings = snakemake.params.settings
+prov = provenance({"l2x": settings, "dataset": dataset_name, "model": "black_box"}, seed=seed,
+                  device=str(device))
+# Per-epoch resume state: not a declared output, so Snakemake never deletes it on failure.
+resume = Path(snakemake.output.model).with_name("resume_state.pt")
+result = run_black_box(load_dataset(snakemake.input.data), settings, seed, device, resume)
+torch_save(result.checkpoint, snakemake.output.model)
+write_csv(snakemake.output.curve, result.curve)
+write_metrics(snakemake.output.metrics, result.metrics, prov)
+write_json(snakemake.output.provenance, prov)
+resume.unlink(missing_ok=True)  # finished: a forced rerun trains afresh
+for row in result.metrics:
+    print(f"{row.get('estimator', '')} {row['metric']}: {row['value']:.4f}")

@@ -1,0 +1,17 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _log import redirect_to_log
+
+redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
+
+from subsetgrad.experiments.tsne.jobs import pretrain_job
+from subsetgrad.runtime import set_threads
+
+set_threads(snakemake.threads)
+wc = snakemake.wildcards
+pretrain_job(data_path=snakemake.input.data, dataset=wc.dataset, task=snakemake.params.task,
+             dim=int(wc.dim), seed=int(wc.seed), device=snakemake.params.device,
+             weights_path=snakemake.output.weights, history_path=snakemake.output.history,
+             checkpoint_dir=snakemake.params.checkpoint_dir)
