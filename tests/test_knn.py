@@ -248,6 +248,21 @@ def test_planned_runs_give_untempered_estimators_one_run():
     assert len(planned_runs({**task, "seeds": [5]}, seeds=[0, 1])) == 3
 
 
+def test_run_config_holds_only_what_the_run_depends_on():
+    from subsetgrad.experiments.knn.plan import checkpoint_path, run_config
+
+    task = tiny_task(estimator_options={"reinforce_loo": {"num_samples": 3}})
+    other = {**task, "lr_by_estimator": {"reinforce": 0.5}, "estimators": ["relaxed"],
+             "estimator_options": {}, "nets": {**task["nets"], "mnist": "mnist_convnet"}}
+    assert run_config(task, "digits", "relaxed") == run_config(other, "digits", "relaxed")
+    assert run_config(task, "digits", "reinforce")["lr_by_estimator"] == {"reinforce": 1e-4}
+    assert run_config(task, "digits", "reinforce_loo")["estimator_options"] == {"reinforce_loo": {"num_samples": 3}}
+    path = lambda t: checkpoint_path("ck", t, "digits", "relaxed", "tau1", 0)  # noqa: E731
+    assert path(task).startswith("ck/digits/relaxed/tau1/seed0-")
+    assert path({**task, "epochs": 50}) == path(task)  # a longer run extends the checkpoint
+    assert path({**task, "lr": 0.1}) != path(task)  # other settings start afresh
+
+
 def _config(**knn):
     import yaml
 

@@ -92,6 +92,12 @@ class TrainingRun:
         """Epoch indices from the resume point, with a tqdm bar."""
         from tqdm import tqdm
 
+        if self.start_epoch > total:
+            raise RuntimeError(
+                f"the checkpoint {self.path} is at epoch {self.start_epoch - 1}, beyond the "
+                f"{total} epochs now configured; delete it to train again with this setting"
+            )
+
         yield from tqdm(range(self.start_epoch, total), initial=self.start_epoch, total=total,
                         desc=desc, file=sys.stderr, mininterval=1.0)
 

@@ -1,7 +1,7 @@
 # Task 2 (issue 5): deep stochastic k-nearest neighbours with every estimator.
 # One training job per dataset x estimator x temperature x seed (estimators without a
 # temperature run once, label "notau"), kNN baselines per dataset, one table + figures.
-from subsetgrad.experiments.knn import run_paths
+from subsetgrad.experiments.knn.plan import baseline_config, checkpoint_path, run_config, run_paths
 
 KNN = f"{RESULTS}/knn"
 KNN_RUN = f"{KNN}/{{dataset}}/{{estimator}}/{{tau}}/seed{{seed}}"
@@ -16,10 +16,11 @@ rule knn_train:
         model=f"{KNN_RUN}/best_model.pt",
         provenance=f"{KNN_RUN}/provenance.json",
     params:
-        task=TASKS.get("knn"),
+        task=lambda wc: run_config(TASKS["knn"], wc.dataset, wc.estimator),
         device=config["device"],
         # not an output: Snakemake would delete it before a rerun, and a rerun resumes from it
-        checkpoint=lambda wc: f"{KNN}/checkpoints/{wc.dataset}/{wc.estimator}/{wc.tau}/seed{wc.seed}.pt",
+        checkpoint=lambda wc: checkpoint_path(f"{KNN}/checkpoints", TASKS["knn"], wc.dataset,
+                                              wc.estimator, wc.tau, wc.seed),
     wildcard_constraints:
         dataset=r"[A-Za-z0-9_]+",
         estimator=r"[a-z_0-9]+",
@@ -47,7 +48,7 @@ rule knn_baselines:
     wildcard_constraints:
         dataset=r"[A-Za-z0-9_]+",
     params:
-        task=TASKS.get("knn"),
+        task=lambda wc: baseline_config(TASKS["knn"]),
         device=config["device"],
     log:
         f"{RESULTS}/logs/knn/baselines_{{dataset}}.log",

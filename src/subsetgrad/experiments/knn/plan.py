@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from ...config import semantic_check
+from ...provenance import config_hash
 from ...estimators import Estimator, available_estimators, make_estimator
 from .nets import NETS
 
@@ -59,6 +60,40 @@ def run_paths(pattern: str, task: dict | None, seeds: list[int]) -> list[str]:
     if not task:
         return []
     return [pattern.format(**run) for run in planned_runs(task, seeds)]
+
+
+#: Settings of one training run besides its net, estimator options and learning rate.
+RUN_KEYS = ("embedding_dim", "k", "queries_per_step", "candidates_per_step", "epochs", "steps_per_epoch",
+            "lr", "momentum", "weight_decay", "eval_batch_size", "eval_block_elements")
+#: Settings that do not change a run's numbers up to the epoch reached (a longer run
+#: extends a shorter one), so they are left out of its checkpoint's name.
+RESUMABLE_KEYS = ("epochs", "eval_batch_size", "eval_block_elements")
+
+
+def run_config(task: dict, dataset: str, estimator: str) -> dict:
+    """The part of ``tasks.knn`` one run depends on (its net, its estimator's options and
+    learning rate), so that editing another run's settings does not invalidate it."""
+    config = {key: task[key] for key in RUN_KEYS if key in task}
+    config["nets"] = {dataset: task["nets"][dataset]}
+    options = (task.get("estimator_options") or {}).get(estimator)
+    config["estimator_options"] = {estimator: options} if options else {}
+    lr = (task.get("lr_by_estimator") or {}).get(estimator)
+    config["lr_by_estimator"] = {estimator: lr} if lr is not None else {}
+    return config
+
+
+def baseline_config(task: dict) -> dict:
+    """The part of ``tasks.knn`` the baselines depend on."""
+    return {key: task[key] for key in ("k", "eval_block_elements", "pca_components")}
+
+
+def checkpoint_path(root: str, task: dict, dataset: str, estimator: str, tau: str, seed: int | str) -> str:
+    """``<root>/<dataset>/<estimator>/<tau>/seed<s>-<hash>.pt``, the hash over the run's
+    settings: a run whose settings changed starts afresh instead of resuming a checkpoint
+    written under other settings."""
+    config = run_config(task, dataset, estimator)
+    kept = {key: value for key, value in config.items() if key not in RESUMABLE_KEYS}
+    return f"{root}/{dataset}/{estimator}/{tau}/seed{seed}-{config_hash(kept)}.pt"
 
 
 def build_estimator(task: dict, name: str, tau: float | None) -> Estimator:

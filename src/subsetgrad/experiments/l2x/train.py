@@ -19,6 +19,8 @@ resumes where it stopped.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import copy
 import time
 from dataclasses import dataclass
@@ -141,6 +143,12 @@ def _soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Ten
     return -(target * torch.log_softmax(logits, -1)).sum(-1)
 
 
+def _resumable(settings: Settings) -> str:
+    """The settings a checkpoint must share to be resumed: all but the epoch count,
+    so that a longer run may continue a shorter one."""
+    return repr(dataclasses.replace(settings, epochs=0))
+
+
 def train_black_box(dataset: Dataset, settings: Settings, seed: int, device: torch.device,
                     checkpoint: str | Path, train_samples: int | None = None,
                     context: dict | None = None):
@@ -157,7 +165,9 @@ def train_black_box(dataset: Dataset, settings: Settings, seed: int, device: tor
     best = BestState(model)
     data_gen = torch.Generator().manual_seed(seed)
     run = TrainingRun(checkpoint, {"model": model, "optimizer": optimizer, "best": best},
-                      {"data": data_gen}, context=context)
+                      {"data": data_gen}, context=context,
+                      fingerprint={"settings": _resumable(settings), "seed": seed,
+                                   "train_samples": train_samples, "dataset": dataset.name})
     run.resume()
     start = time.perf_counter()
     val_x = val["x"].to(device)
@@ -211,7 +221,10 @@ def train_explainer(dataset: Dataset, black_box: torch.nn.Module, spec: dict, es
     noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
     run = TrainingRun(checkpoint, {"explainer": explainer, "approximator": approximator,
                                    "optimizer": optimizer, "estimator": estimator, "best": best},
-                      {"data": data_gen, "noise": noise_gen}, context=context)
+                      {"data": data_gen, "noise": noise_gen}, context=context,
+                      fingerprint={"settings": _resumable(settings), "seed": seed, "k": k,
+                                   "estimator": repr(estimator), "train_samples": train_samples,
+                                   "dataset": dataset.name})
     run.resume()
     start = time.perf_counter()
     for epoch in run.epochs(settings.epochs, desc="explainer epochs"):

@@ -2,9 +2,8 @@
 
 Every file is written atomically; checkpoints live outside the declared outputs
 (``checkpoint_dir``) under a name that hashes every setting a run's result
-depends on, so a changed config never resumes from a stale checkpoint. The number
-of epochs is not part of the hash: no schedule depends on it, so raising it
-continues a finished run exactly as a longer run would have gone.
+depends on (the number of epochs included), so a changed config never resumes
+from a stale checkpoint.
 """
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ from .report import results_table, scatter_figure, table_markdown
 from .run import pretrain, reference_runs, save_embedding, train_run
 
 #: Task settings that do not change any single run's result.
-_NOT_RUN_SETTINGS = ("datasets", "dims", "inits", "methods", "estimators", "epochs", "seeds")
+_NOT_RUN_SETTINGS = ("datasets", "dims", "inits", "methods", "estimators", "seeds")
 
 
 def checkpoint_file(checkpoint_dir, task: dict, dataset: str, **identity) -> Path:
