@@ -82,16 +82,7 @@ def metric_vs_temperature(frame: pd.DataFrame, metrics: Sequence[str] | None = N
             ax.set_title(labels.get(dataset, dataset) if i == 0 else "")
             ax.set_ylabel(labels.get(metric, metric) if j == 0 else "")
             ax.set_xlabel("temperature τ" if i == len(metrics) - 1 else "")
-    handles, names = {}, []
-    for ax in axes.flat:
-        for handle, name in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(name, handle)
-    if handles:
-        fig.legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.0, 0.5))
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, axes, title)
 
 
 def read_curves(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -172,6 +163,11 @@ def training_curves(curves: pd.DataFrame, metrics: Sequence[str] | None = None,
                 ax.set_title(labels.get(estimator, estimator))
             ax.set_ylabel(f"{labels.get(dataset, dataset)}\n{labels.get(metric, metric)}" if j == 0 else "")
             ax.set_xlabel("epoch" if i == len(panels) - 1 else "")
+    return _finish(fig, axes, title)
+
+
+def _finish(fig, axes, title: str | None):
+    """One legend for all panels (each label once, right of the grid), title, tight layout."""
     handles = {}
     for ax in axes.flat:
         for handle, name in zip(*ax.get_legend_handles_labels()):
