@@ -21,7 +21,8 @@ from subsetgrad.data.cifar import read_cifar_tarball
 from subsetgrad.data.imdb import read_aclimdb, read_keras_imdb, read_reviews_tsv
 from subsetgrad.data.mnist import read_idx
 from subsetgrad.data.newsgroups import read_w100
-from subsetgrad.data.text import clean_review, encode_word_level, pad_pre, split_sentences, word_ranks, words
+from subsetgrad.data.text import (clean_review, encode_word_level, keras_imdb_words, pad_pre, split_sentences,
+                                  word_ranks, words)
 
 
 # --- writers of the official formats -----------------------------------------------------
@@ -262,11 +263,11 @@ def test_cifar_archive_without_batches_is_rejected(tmp_path):
 # --- IMDB ----------------------------------------------------------------------------------
 
 def test_keras_imdb_word_level(tmp_path, pin):
-    raw = tmp_path / "raw/imdb_word"
+    raw = tmp_path / "raw/imdb_keras"
     write_keras_imdb(raw)
     ranks_train, _, _, _ = read_keras_imdb(raw / "imdb.npz")
-    pin("imdb_word", raw)
-    ds = prepare_dataset("imdb_word", raw, split_seed=0, val_size=4, num_words=20, maxlen=12)
+    pin("imdb_word_keras", raw)
+    ds = prepare_dataset("imdb_word_keras", raw, split_seed=0, val_size=4, num_words=20, maxlen=12)
     assert_splits(ds, {"train": 16, "val": 4, "test": 10})
     x = np.concatenate([ds.x("train"), ds.x("val"), ds.x("test")])
     assert x.shape[1] == 12 and x.dtype == np.int32
@@ -309,7 +310,9 @@ def test_imdb_sentence_preparation(tmp_path, pin):
 def test_text_cleaning_and_sentences():
     text = clean_review(REVIEW_TEXTS[0])
     assert "<br" not in text and '"' not in text and text == text.lower()
-    assert split_sentences(text) == ["a great film.", "i loved it!", "mr. smith was superb, truly great."]
+    # a tag leaves no space (BeautifulSoup's get_text, as the L2X authors), so no sentence ends there
+    assert split_sentences(text) == ["a great film.", "i loved it!mr. smith was superb, truly great."]
+    assert clean_review("Tom &amp; Jerry<br />Fine") == "tom & jerryfine"
     assert words("dont, stop; me-now") == ["dont", "stop", "me", "now"]
     assert split_sentences(clean_review("It's bad... Really? h. g. wells wrote it.")) == \
         ["its bad...", "really?", "h. g. wells wrote it."]
@@ -317,6 +320,23 @@ def test_text_cleaning_and_sentences():
     assert ranks == {"b": 1, "a": 2, "c": 3}  # ties keep the order of first appearance
     ids = encode_word_level(["b a zzz c"], ranks, num_words=6, maxlen=6)
     assert ids.tolist() == [[0, 1, 4, 5, 2, 2]]  # start, b=1+3, a=2+3, unknown->oov, c=6 >= 6 -> oov
+
+
+def test_imdb_word_from_aclimdb_follows_keras_conventions(tmp_path, pin):
+    raw = tmp_path / "raw/aclimdb"
+    write_aclimdb(raw / "aclImdb_v1.tar.gz", per_folder=3)
+    pin("imdb_word", raw)
+    ds = prepare_dataset("imdb_word", raw, split_seed=0, val_size=2, num_words=12, maxlen=10)
+    assert_splits(ds, {"train": 4, "val": 2, "test": 6})
+    reviews = read_aclimdb(raw / "aclImdb_v1.tar.gz")
+    tokens = [keras_imdb_words(t) for split in ("train", "test") for t in reviews[split][0]]
+    ranks = word_ranks(tokens)  # ranked over train and test, as Keras's index
+    expected = pad_pre([[1] + [ranks[w] + 3 if ranks[w] + 3 < 12 else 2 for w in ws]
+                        for ws in tokens[6:]], 10)
+    assert np.array_equal(ds.x("test"), expected)
+    vocab = ds.arrays["vocabulary"]
+    assert list(vocab[:3]) == ["<pad>", "<start>", "<oov>"] and vocab[4] == next(iter(ranks))
+    assert keras_imdb_words("It's <br />'great' 10/10") == ["it's", "br", "great", "10", "10"]
 
 
 def test_tsv_reviews_share_the_aclimdb_pipeline(tmp_path, pin):

@@ -34,6 +34,7 @@ def task_enabled(name):
 import re
 
 from subsetgrad.data import DATASETS, PAPER_DATASETS, REAL_SMALL_DATASETS, raw_file_table
+from subsetgrad.data.download import locate_raw_file
 
 DATA = config["data_dir"]
 RAW_FILES = raw_file_table()  # (source folder, official name) -> RawFile, from the registry
@@ -61,6 +62,15 @@ def dataset_inputs(dataset):
         )
     spec = DATASETS[dataset]
     return [f"{DATA}/raw/{spec.source}/{f.name}" for f in spec.raw_files]
+
+
+def prepare_inputs(dataset):
+    """The raw inputs of a dataset as present on disk (an alternative form of a raw file
+    where the official one is absent), else the official paths, which the download rule makes."""
+    if dataset in BYO_DATASETS or dataset not in DATASETS:
+        return dataset_inputs(dataset)
+    spec = DATASETS[dataset]
+    return [str(locate_raw_file(f"{DATA}/raw/{spec.source}", f)) for f in spec.raw_files]
 
 
 def dataset_raw_dir(dataset):

@@ -1,10 +1,11 @@
-# Data layer (issue 3): download -> verify -> prepare, for every dataset.
+# Data layer: download -> verify -> prepare, for every dataset.
 # Raw files: <data_dir>/raw/<source>/<official name>, downloaded by `download_raw_file` or
 # placed there by hand (a manual copy is used as is, without network, and its checksum is
 # verified when the dataset is prepared). Prepared datasets: <data_dir>/prepared/<dataset>.npz
 # (+ .json sidecar). Plain rules, no storage plugins: `snakemake -n` never touches the network.
-
-
+# A raw file with a content manifest (the IMDB archive) may instead be present in another form
+# in the same folder (an extracted folder, a repacked archive): the prepare rule then reads that
+# and no download is planned; it is verified file by file when the dataset is prepared.
 rule download_raw_file:
     output:
         f"{DATA}/raw/{{source}}/{{filename}}",
@@ -32,7 +33,7 @@ rule download_raw_file:
 
 rule prepare_dataset:
     input:
-        lambda wc: dataset_inputs(wc.dataset),
+        lambda wc: prepare_inputs(wc.dataset),
     output:
         npz=f"{DATA}/prepared/{{dataset}}.npz",
         meta=f"{DATA}/prepared/{{dataset}}.json",

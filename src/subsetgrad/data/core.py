@@ -24,6 +24,12 @@ class RawFile:
     ``name`` is the official file name (the name it is stored under in
     ``<data_dir>/raw/<source>/``); ``urls`` are tried in order (mirrors); an empty
     ``urls`` means the file has no public download and must be placed by hand.
+
+    ``manifest`` (a :class:`~subsetgrad.data.manifest.ContentManifest`) lets users
+    supply the same content in another form, verified file by file instead of by
+    the archive's checksum: under the official name only the published checksum
+    counts, but a folder or archive named by ``alternatives`` (glob patterns in the
+    same raw folder, tried in order) is accepted when its content manifest matches.
     """
 
     name: str
@@ -31,6 +37,8 @@ class RawFile:
     algorithm: str  # md5 | sha256 (hashlib names)
     checksum: str
     note: str = ""
+    manifest: "ContentManifest | None" = None  # noqa: F821 (see .manifest)
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass

@@ -61,34 +61,85 @@ def manual_copy_hint(raw_file: RawFile, dest: str | Path) -> str:
             f"{raw_file.algorithm} {raw_file.checksum}) and run the workflow again")
 
 
-def verify_raw_file(path: str | Path, raw_file: RawFile) -> str:
-    """Check that ``path`` exists and has the published checksum; return the checksum.
+def locate_raw_file(raw_dir: str | Path, raw_file: RawFile) -> Path:
+    """Where ``raw_file`` is in ``raw_dir``: the official name, else its first present alternative form.
 
+    Alternatives (a :class:`RawFile` with a content manifest: an extracted folder or a
+    repacked archive) are looked up only when the official file is absent; where
+    none is present either, the official path is returned (to be downloaded there).
+    Several matches of one alternative pattern are ambiguous and raise :class:`DataError`.
+    """
+    raw_dir = Path(raw_dir)
+    official = raw_dir / raw_file.name
+    if official.exists() or raw_file.manifest is None:
+        return official
+    for pattern in raw_file.alternatives:
+        # hidden names are partial downloads or editor files, never a user's copy
+        found = sorted(p for p in raw_dir.glob(pattern) if not p.name.startswith(".") and p != official)
+        if len(found) > 1:
+            raise DataError(f"{raw_dir} holds several candidates for {raw_file.name} "
+                            f"({', '.join(p.name for p in found)}); keep exactly one of them")
+        if found:
+            return found[0]
+    return official
+
+
+def verify_raw_file(path: str | Path, raw_file: RawFile) -> str:
+    """Check that ``path`` holds ``raw_file``; return the checksum it was verified by.
+
+    Under the official name the file must have the published checksum. Any other
+    path (an alternative form, see :func:`locate_raw_file`) must match the raw
+    file's content manifest; the return value is then ``manifest-sha256:<hex>``.
     A missing file raises :class:`MissingRawFileError`, a wrong one :class:`ChecksumError`
     (a user's copy is never deleted here; only downloads clean up after themselves).
     """
     path = Path(path)
+    if path.name != raw_file.name and raw_file.manifest is not None and path.exists():
+        from .manifest import verify_manifest
+
+        try:
+            digest = verify_manifest(path, raw_file.manifest, f"{raw_file.name}",
+                                     f"Replace it with an unmodified copy, or delete it and "
+                                     f"{manual_copy_hint(raw_file, path.parent / raw_file.name)}")
+        except DataError as err:
+            raise ChecksumError(str(err)) from err
+        return f"manifest-sha256:{digest}"
     if not path.is_file():
         raise MissingRawFileError(f"raw file {path} is missing: {manual_copy_hint(raw_file, path)}")
     actual = file_checksum(path, raw_file.algorithm)
     if actual != raw_file.checksum:
+        alt = ""
+        if raw_file.manifest is not None:
+            alt = (f" A repacked archive or an extracted folder of the same files is accepted under "
+                   f"another name in {path.parent} ({', '.join(raw_file.alternatives)}), verified "
+                   f"file by file; move it there.")
         raise ChecksumError(
             f"raw file {path} has {raw_file.algorithm} {actual}, but the published checksum is "
             f"{raw_file.checksum}: it is damaged, truncated or not the official file. Delete it "
-            f"(rm {path}) and run the workflow again to download it, or {manual_copy_hint(raw_file, path)}")
+            f"(rm {path}) and run the workflow again to download it, or {manual_copy_hint(raw_file, path)}"
+            + alt)
     return actual
 
 
 def require_raw_files(spec: DatasetSpec, raw_dir: str | Path) -> list[dict]:
-    """Verify every raw file of ``spec`` in ``raw_dir``; return sidecar entries for them."""
+    """Verify every raw file of ``spec`` in ``raw_dir``; return sidecar entries for them.
+
+    Each raw file is looked up with :func:`locate_raw_file` (the official name or an
+    alternative form) and verified before any preparation work; the entry records
+    the path used (``name``) and how it was verified.
+    """
     raw_dir = Path(raw_dir)
     entries = []
     for raw_file in spec.raw_files:
-        path = raw_dir / raw_file.name
+        path = locate_raw_file(raw_dir, raw_file)
         checksum = verify_raw_file(path, raw_file)
-        entries.append({"name": raw_file.name, "url": raw_file.urls[0] if raw_file.urls else None,
-                        "algorithm": raw_file.algorithm, "checksum": checksum,
-                        "bytes": path.stat().st_size})
+        entry = {"name": path.name, "url": raw_file.urls[0] if raw_file.urls else None,
+                 "algorithm": raw_file.algorithm, "checksum": checksum,
+                 "bytes": path.stat().st_size if path.is_file() else None}
+        if path.name != raw_file.name:
+            entry.update(algorithm="content manifest (sha256)", checksum=checksum.split(":", 1)[1],
+                         stands_for=raw_file.name)
+        entries.append(entry)
     return entries
 
 

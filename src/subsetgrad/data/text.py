@@ -5,8 +5,11 @@ reviews TSV and any other raw review text, so that every text dataset is
 tokenised identically. They follow the L2X authors' preprocessing (its
 ``imdb-sent/make_data.py``) with Keras's tokeniser conventions:
 
-* :func:`clean_review`: HTML tags (``<br />``) become spaces, non-ASCII characters,
-  backslashes, apostrophes and double quotes are removed, text is lower-cased.
+* :func:`clean_review`: HTML tags (``<br />``) are removed and entities decoded, as
+  BeautifulSoup's ``get_text()`` does in the authors' script (a tag leaves no space,
+  so ``end.<br /><br />Next`` becomes ``end.Next``, one sentence, as there);
+  non-ASCII characters, backslashes, apostrophes and double quotes are removed,
+  text is lower-cased.
 * :func:`split_sentences`: a sentence ends at ``.``, ``!`` or ``?`` followed by
   white space, except a full stop after an initial (``h. g. wells``) or a title
   (``mr.``, ``dr.``, ...): a dependency-free stand-in for NLTK's ``sent_tokenize``.
@@ -27,6 +30,7 @@ Encodings (token id 0 is padding in both):
 """
 from __future__ import annotations
 
+import html
 import re
 from collections import Counter
 from typing import Iterable, Sequence
@@ -39,13 +43,14 @@ _SENTENCE_END = re.compile(r"(\w*)([.!?]+)\s+")
 # a full stop after these does not end a sentence (titles; also any single letter: initials)
 ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "mt", "lt", "col",
                            "gen", "sgt", "capt", "rev", "vol", "ft"})
+_KERAS_IMDB_WORD = re.compile(r"(?:[^\W_]|')+")
 _FILTER_TABLE = str.maketrans({c: " " for c in KERAS_FILTERS})
 PAD, START, OOV = 0, 1, 2
 
 
 def clean_review(text: str) -> str:
     """Strip markup and quotes, keep ASCII, lower-case (see the module docstring)."""
-    text = _TAG.sub(" ", text)
+    text = html.unescape(_TAG.sub("", text))
     text = text.encode("ascii", "ignore").decode("ascii")
     text = text.replace("\\", "").replace("'", "").replace('"', "")
     return text.strip().lower()
@@ -67,6 +72,14 @@ def split_sentences(text: str) -> list[str]:
 def words(text: str) -> list[str]:
     """Keras ``text_to_word_sequence`` with its default filters."""
     return text.lower().translate(_FILTER_TABLE).split()
+
+
+def keras_imdb_words(text: str) -> list[str]:
+    """Words of a raw review as in Keras's ``imdb.npz``: lower-case runs of letters, digits and
+    inner apostrophes; markup is not stripped (so ``<br />`` yields the word ``br``, rank 7 in
+    Keras's index). Keras's own preprocessing script is not published: this is a reconstruction.
+    """
+    return [w.strip("'") for w in _KERAS_IMDB_WORD.findall(text.lower()) if w.strip("'")]
 
 
 def word_ranks(token_lists: Iterable[Sequence[str]]) -> dict[str, int]:
