@@ -13,7 +13,8 @@ from subsetgrad.experiments.knn import (build_embedding_net, knn_search, planned
                                         squared_distances, train_knn_run)
 from subsetgrad.experiments.knn.neighbours import block_shape, knn_predict
 from subsetgrad.experiments.knn.plan import build_estimator
-from subsetgrad.experiments.knn.train import check_images, draw_candidates, embed, neighbour_loss
+from subsetgrad.experiments.knn.train import (CROP_PADDING, augment, channel_statistics, check_images,
+                                              draw_candidates, embed, neighbour_loss)
 
 from test_workflow import REPO
 
@@ -283,7 +284,120 @@ def test_default_config_is_valid():
     ({"lr_by_estimator": {"nope": 0.1}}, "lr_by_estimator': unknown estimator 'nope'"),
     ({"nets": {"digits": "resnet50"}}, "'resnet50' is not allowed"),
     ({"eval_block_elements": 0}, "eval_block_elements': 0 is below the minimum 1"),
+    ({"normalization": {"digits": "minmax"}}, "normalization.digits': 'minmax' is not allowed"),
+    ({"normalization": {"digits": {"mean": [0.5]}}}, "normalization.digits': .* is not allowed"),
+    ({"normalization": {"digits": {"mean": [0.5], "std": [0]}}}, "stds finite and positive"),
+    ({"augmentation": {"digits": ["rotate"]}}, "'rotate' is not allowed"),
+    ({"forward_passes": "both"}, "forward_passes': 'both' is not allowed"),
+    ({"candidate_sampling": "any"}, "candidate_sampling': 'any' is not allowed"),
+    ({"mnist_convnet_output_relu": "yes"}, "mnist_convnet_output_relu': expected boolean"),
+    ({"batchnorm_weight_init": "zeros"}, "batchnorm_weight_init': 'zeros' is not allowed"),
 ])
 def test_bad_knn_config_names_the_key(change, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(_config(**change), SCHEMA)
+
+
+# --- the authors' inputs and steps: normalization, augmentation, forward passes ---------
+
+def test_augmentation_is_a_seeded_crop_of_the_zero_padded_image_and_a_flip():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 3, 8, 8) + 1.0  # no zeros, so padding is recognisable
+    out = augment(x, ["random_crop", "horizontal_flip"], torch.Generator().manual_seed(3))
+    again = augment(x, ["random_crop", "horizontal_flip"], torch.Generator().manual_seed(3))
+    other = augment(x, ["random_crop", "horizontal_flip"], torch.Generator().manual_seed(4))
+    assert torch.equal(out, again) and not torch.equal(out, other)
+    p = CROP_PADDING
+    padded = torch.nn.functional.pad(x, (p, p, p, p))
+    windows = {(i, top, left, flip) for i in range(64) for top in range(2 * p + 1)
+               for left in range(2 * p + 1) for flip in (False, True)
+               if torch.equal(out[i], (lambda w: w.flip(-1) if flip else w)(
+                   padded[i, :, top:top + 8, left:left + 8]))}
+    assert {i for i, *_ in windows} == set(range(64))  # every image is a flipped or plain window
+    assert len({(top, left) for _, top, left, _ in windows}) > 20  # offsets vary
+    assert 0.2 < np.mean([flip for *_, flip in windows]) < 0.8
+    flipped = augment(x, ["horizontal_flip"], gen)
+    assert all(torch.equal(f, a) or torch.equal(f, a.flip(-1)) for f, a in zip(flipped, x))
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        augment(x, ["rotate"], gen)
+
+
+def test_channel_statistics_follow_the_config():
+    x = torch.rand(10, 3, 4, 4)
+    mean, std = channel_statistics({}, "d", x)
+    assert torch.allclose(mean, x.mean((0, 2, 3))) and torch.allclose(std, x.std((0, 2, 3)))
+    mean, std = channel_statistics({"normalization": {"d": "none"}}, "d", x)
+    assert mean.tolist() == [0, 0, 0] and std.tolist() == [1, 1, 1]
+    fixed = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2023, 0.1994, 0.2010]}
+    mean, std = channel_statistics({"normalization": {"d": fixed}}, "d", x)
+    assert torch.allclose(mean, torch.tensor(fixed["mean"])) and torch.allclose(std, torch.tensor(fixed["std"]))
+    with pytest.raises(ValueError, match="one mean and one std per channel: the images have 1"):
+        channel_statistics({"normalization": {"d": fixed}}, "d", x[:, :1])
+
+
+def test_default_settings_keep_the_run_config_and_its_checkpoint_name():
+    """The new settings at their defaults leave a run's config (and so its checkpoint's hash)
+    as it was before they existed; any other value changes it."""
+    from subsetgrad.experiments.knn.plan import checkpoint_path, run_config
+
+    task = tiny_task()
+    defaults = {**task, "normalization": {"digits": "train_stats"}, "augmentation": {"mnist": ["random_crop"]},
+                "forward_passes": "joint", "candidate_sampling": "distinct_from_queries",
+                "mnist_convnet_output_relu": False, "preact_resnet18_final_bn_relu": True,
+                "batchnorm_weight_init": "ones"}
+    assert run_config(defaults, "digits", "relaxed") == run_config(task, "digits", "relaxed")
+    path = lambda t: checkpoint_path("ck", t, "digits", "relaxed", "tau1", 0)  # noqa: E731
+    for change in ({"normalization": {"digits": "none"}}, {"augmentation": {"digits": ["horizontal_flip"]}},
+                   {"forward_passes": "separate"}, {"candidate_sampling": "independent_pass"},
+                   {"mnist_convnet_output_relu": True}, {"preact_resnet18_final_bn_relu": False},
+                   {"batchnorm_weight_init": "uniform"}):
+        changed = {**defaults, **change}
+        assert path(changed) != path(task), change
+        assert set(change) <= set(run_config(changed, "digits", "relaxed")), change
+
+
+def test_authors_settings_train_deterministically(digits, tmp_path):
+    """Raw pixels, crop + flip, a second pass for candidates and separate forward passes
+    through a net with BatchNorm: a fixed seed gives the same run twice on CPU, and the
+    settings change the run."""
+    task = tiny_task(nets={"digits": "preact_resnet18"}, epochs=1, steps_per_epoch=2,
+                     queries_per_step=20, candidates_per_step=20, normalization={"digits": "none"},
+                     augmentation={"digits": ["random_crop", "horizontal_flip"]}, forward_passes="separate",
+                     candidate_sampling="independent_pass", preact_resnet18_final_bn_relu=False,
+                     batchnorm_weight_init="uniform")
+    runs = [train_knn_run(digits, t, "digits", "relaxed", 1.0, 0, tmp_path / f"c{i}.pt", progress=False)
+            for i, t in enumerate([task, task, {**task, "forward_passes": "joint"}])]
+    (rows_a, curve_a, best_a), (rows_b, curve_b, best_b), (_, curve_c, _) = runs
+    assert curve_a.drop(columns="epoch_time_s").equals(curve_b.drop(columns="epoch_time_s"))
+    assert all(torch.equal(best_a["weights"][k], best_b["weights"][k]) for k in best_a["weights"])
+    assert curve_a.train_loss.iloc[1] != curve_c.train_loss.iloc[1]  # one BatchNorm batch or two
+    scales = [v for k, v in best_a["weights"].items() if k.endswith("bn1.weight")]
+    assert scales and any(float(s.std()) > 0.1 for s in scales)  # drawn from U(0, 1), not all ones
+
+
+def test_augmentation_of_feature_vectors_is_an_error(digits, tmp_path):
+    from subsetgrad.data import Dataset
+
+    flat = Dataset("flat", {k: (v.reshape(len(v), -1) if k.startswith("x_") else v)
+                            for k, v in digits.arrays.items()}, {})
+    task = tiny_task(nets={"flat": "mlp"}, augmentation={"flat": ["horizontal_flip"]})
+    with pytest.raises(ValueError, match="augmentation needs images"):
+        train_knn_run(flat, task, "flat", "relaxed", 1.0, 0, tmp_path / "c.pt", progress=False)
+
+
+def test_steps_per_epoch_may_be_given_per_dataset():
+    from subsetgrad.experiments.knn.plan import run_config, steps_per_epoch
+
+    task = tiny_task(nets={"digits": "mlp", "other": "mlp"}, steps_per_epoch={"digits": 7})
+    assert steps_per_epoch(task, "digits") == 7
+    assert steps_per_epoch(task, "other") is None  # a full pass
+    assert run_config(task, "digits", "relaxed")["steps_per_epoch"] == 7
+    assert steps_per_epoch(tiny_task(steps_per_epoch=3), "digits") == 3
+
+
+def test_epochs_may_be_given_per_dataset():
+    from subsetgrad.experiments.knn.plan import epochs, run_config
+
+    task = tiny_task(nets={"digits": "mlp", "other": "mlp"}, epochs={"digits": 2, "other": 5})
+    assert epochs(task, "digits") == 2 and epochs(task, "other") == 5
+    assert run_config(task, "other", "relaxed")["epochs"] == 5

@@ -314,3 +314,12 @@ def test_optimizers_match_torch_optim_and_resume(name):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="unknown optimizer"):
         make_optimizer("sgd", ours.parameters(), 1e-2)
+
+
+def test_steps_per_epoch_cuts_an_epoch_to_that_many_fresh_batches():
+    from subsetgrad.experiments.l2x.train import _batches
+
+    full = list(_batches(10, 3, torch.Generator().manual_seed(0)))
+    cut = list(_batches(10, 3, torch.Generator().manual_seed(0), steps=2))
+    assert [len(b) for b in full] == [3, 3, 3, 1]
+    assert len(cut) == 2 and all(torch.equal(a, b) for a, b in zip(cut, full))

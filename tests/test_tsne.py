@@ -220,7 +220,8 @@ def digits(tmp_path_factory):
 
 TINY = dict(networks={"digits": [64, 64, 128]}, k=1, overlap_k=5, tau=0.1, estimator_tau=1.0,
             perplexity=30, degrees_of_freedom=1.0, epochs=25, batch_size=128, learning_rate=3e-3,
-            pretrain_epochs=1, pretrain_learning_rate=1e-3)
+            adam_eps=1e-8, checkpoint="last", pretrain_epochs=1, pretrain_learning_rate=1e-3,
+            pretrain_rmsprop_rho=0.99, pretrain_rmsprop_eps=1e-8)
 
 #: 1-NN error of every method must be this far below the random projection's (d = 2).
 #: Measured (tests' settings, seeds 0-4): random projection 0.70-0.78 (0.777 at seed 0);
@@ -254,6 +255,75 @@ def test_resumed_run_is_bitwise_identical(digits, tmp_path):
                         device=torch.device("cpu"), checkpoint_path=tmp_path / "b.pt")
     assert np.array_equal(full.test_embedding, resumed.test_embedding)
     assert [h["loss"] for h in full.history] == [h["loss"] for h in resumed.history]
+
+
+def test_lowest_train_loss_checkpoint_evaluates_the_best_epoch(digits, tmp_path):
+    """The authors' ModelCheckpoint(monitor='loss'): the weights of the epoch with the lowest
+    mean training loss are evaluated, also when the run was resumed in between."""
+    # A learning rate this high makes the loss rise after the first epoch (measured: epoch
+    # losses 17.6, 18.0, 18.1, 18.0, 17.8 at seed 1), so the selection is not the last epoch.
+    task = {**TINY, "epochs": 5, "learning_rate": 0.3, "checkpoint": "lowest_train_loss"}
+    cpu = torch.device("cpu")
+    full = train_run(digits, "digits", task, method="subset_sequence", dim=2, init="scratch",
+                     seed=1, device=cpu, checkpoint_path=tmp_path / "a.pt")
+    losses = [h["loss"] for h in full.history]
+    assert full.selected_epoch == int(np.argmin(losses)) != 4
+    assert [h["selected"] for h in full.history] == [e == full.selected_epoch for e in range(5)]
+
+    # The same run with checkpoint: last trains identically and evaluates the final weights.
+    last = train_run(digits, "digits", {**task, "checkpoint": "last"}, method="subset_sequence",
+                     dim=2, init="scratch", seed=1, device=cpu, checkpoint_path=tmp_path / "l.pt")
+    assert [h["loss"] for h in last.history] == losses and last.selected_epoch == 4
+    assert not np.array_equal(full.test_embedding, last.test_embedding)
+
+    # Stopped after 2 epochs and resumed: the selection is carried by the checkpoint.
+    train_run(digits, "digits", {**task, "epochs": 2}, method="subset_sequence", dim=2,
+              init="scratch", seed=1, device=cpu, checkpoint_path=tmp_path / "b.pt")
+    resumed = train_run(digits, "digits", task, method="subset_sequence", dim=2, init="scratch",
+                        seed=1, device=cpu, checkpoint_path=tmp_path / "b.pt")
+    assert resumed.selected_epoch == full.selected_epoch
+    assert np.array_equal(full.test_embedding, resumed.test_embedding)
+
+
+def test_lowest_loss_weights_keep_the_first_of_equal_minima():
+    from subsetgrad.experiments.tsne.run import LowestLossWeights
+
+    net = torch.nn.Linear(2, 1)
+    best = LowestLossWeights(net)
+    for epoch, (loss, value) in enumerate([(3.0, 1.0), (1.0, 2.0), (1.0, 3.0), (2.0, 4.0)]):
+        torch.nn.init.constant_(net.weight, value)
+        best.update(epoch, loss)
+    torch.nn.init.constant_(net.weight, 9.0)
+    assert best.restore() == 1 and (net.weight == 2.0).all()
+    copy = LowestLossWeights(torch.nn.Linear(2, 1))
+    copy.load_state_dict(best.state_dict())
+    assert copy.restore() == 1 and (copy.net.weight == 2.0).all()
+
+
+def test_optimiser_constants_reach_the_optimisers(digits, tmp_path, monkeypatch):
+    """adam_eps, pretrain_rmsprop_rho and pretrain_rmsprop_eps are what the optimisers get."""
+    from subsetgrad.experiments.tsne.run import pretrain
+
+    seen = []
+    for name in ("Adam", "RMSprop"):
+        original = getattr(torch.optim, name)
+
+        class Recording(original):
+            def __init__(self, params, _name=name, **options):
+                seen.append((_name, options))
+                super().__init__(params, **options)
+
+        monkeypatch.setattr(torch.optim, name, Recording)
+    task = {**TINY, "epochs": 1, "adam_eps": 1e-7, "pretrain_rmsprop_rho": 0.9,
+            "pretrain_rmsprop_eps": 1e-7}
+    pretrain(digits, "digits", task, 2, 0, torch.device("cpu"), tmp_path / "p.pt")
+    train_run(digits, "digits", task, method="ptsne", dim=2, init="scratch", seed=0,
+              device=torch.device("cpu"), checkpoint_path=tmp_path / "t.pt")
+    rmsprop = [options for name, options in seen if name == "RMSprop"]
+    adam = [options for name, options in seen if name == "Adam"]
+    assert len(rmsprop) == 4  # one fresh optimiser per pretraining stage, as Keras' compile
+    assert all(o["alpha"] == 0.9 and o["eps"] == 1e-7 and o["lr"] == 1e-3 for o in rmsprop)
+    assert adam == [{"lr": 3e-3, "eps": 1e-7}]
 
 
 def test_random_projection_is_seeded():

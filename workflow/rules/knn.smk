@@ -28,6 +28,8 @@ rule knn_train:
         seed=r"\d+",
     resources:
         gpu=config["gpus_per_job"],
+        # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
+        gpu_slots=1 if config["gpus_per_job"] else 0,
     log:
         f"{RESULTS}/logs/knn/train_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.log",
     benchmark:

@@ -29,6 +29,8 @@ rule l2x_black_box:
         device=config["device"],
     resources:
         gpu=config["gpus_per_job"],
+        # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
+        gpu_slots=1 if config["gpus_per_job"] else 0,
     log:
         f"{RESULTS}/logs/l2x_black_box_{{l2x_dataset}}_seed{{l2x_seed}}.log",
     benchmark:
@@ -57,6 +59,8 @@ rule l2x_explainer:
         device=config["device"],
     resources:
         gpu=config["gpus_per_job"],
+        # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
+        gpu_slots=1 if config["gpus_per_job"] else 0,
     log:
         f"{RESULTS}/logs/l2x_explainer_{{l2x_dataset}}_{{l2x_estimator}}_tau{{l2x_tau}}_seed{{l2x_seed}}.log",
     benchmark:

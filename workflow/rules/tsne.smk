@@ -34,6 +34,8 @@ rule tsne_pretrain:
         checkpoint_dir=f"{TSNE_OUT}/checkpoints",
     resources:
         gpu=config["gpus_per_job"],
+        # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
+        gpu_slots=1 if config["gpus_per_job"] else 0,
     log:
         f"{RESULTS}/logs/tsne/pretrain_{{dataset}}_d{{dim}}_seed{{seed}}.log",
     benchmark:
@@ -69,6 +71,8 @@ rule tsne_train:
         checkpoint_dir=f"{TSNE_OUT}/checkpoints",
     resources:
         gpu=config["gpus_per_job"],
+        # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
+        gpu_slots=1 if config["gpus_per_job"] else 0,
     log:
         f"{RESULTS}/logs/tsne/train_{{dataset}}_d{{dim}}_{{init}}_{{method}}_seed{{seed}}.log",
     benchmark:

@@ -6,6 +6,10 @@ from _log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
+from subsetgrad.gpu_slots import claim_for_job
+
+claim_for_job(snakemake)  # noqa: F821 (under profiles/gpu: this job's device, before CUDA starts)
+
 from subsetgrad.experiments.tsne.jobs import train_job
 from subsetgrad.runtime import set_threads
 

@@ -1,19 +1,23 @@
 """Embedding networks for deep kNN: image ``[N, C, H, W]`` in [0, 1] -> vector ``[N, d]``.
 
 * ``mnist_convnet`` - the paper's MNIST net: conv 5x5x20, max-pool 2, conv 5x5x50,
-  max-pool 2, fully connected 500 (ReLU after the convolutions; the 500-d output is
-  linear). d = 500.
+  max-pool 2, fully connected 500, ReLU after the convolutions. The authors' net also
+  puts a ReLU on the 500-d output (``output_relu=True``); without it the output is
+  linear. d = 500.
 * ``preact_resnet18`` - pre-activation ResNet-18 (He et al., ECCV 2016) with the
   CIFAR stem (3x3 conv, no initial pooling), stages of 64/128/256/512 channels and
-  two pre-activation basic blocks each, then BN-ReLU and global average pooling.
+  two pre-activation basic blocks each, then global average pooling. The authors'
+  net pools the last block's sum directly (``final_bn_relu=False``); He et al.'s
+  pre-activation design adds a final BN-ReLU before pooling (``final_bn_relu=True``).
   d = 512. Used for Fashion-MNIST and CIFAR-10 as in the paper.
 * ``small_cnn`` - two 3x3 convolutions (32, 64 channels) each followed by 2x2
   max-pooling, then dense 128 and dense d; any image size. For ``digits`` and
   bring-your-own datasets.
 * ``mlp`` - two hidden layers of 256 on the flattened image.
 
-Every net starts by standardising its input with the training set's per-channel
-mean and standard deviation (stored as buffers, so checkpoints carry them).
+Every net starts by standardising its input per channel, ``(x - mean) / std``, with
+the constants it is built with (stored as buffers, so checkpoints carry them): the
+training split's statistics, fixed constants, or mean 0 / std 1 for raw pixels.
 """
 from __future__ import annotations
 
@@ -62,8 +66,10 @@ def small_net_init(module: nn.Module, output_layer: nn.Linear) -> None:
 
 
 class MnistConvNet(nn.Module):
-    def __init__(self, input_shape: tuple[int, int, int], embedding_dim: int = 500):
+    def __init__(self, input_shape: tuple[int, int, int], embedding_dim: int = 500,
+                 output_relu: bool = False):
         super().__init__()
+        self.output_relu = output_relu
         c, h, w = input_shape
         if h < 12 or w < 12:
             raise ValueError(f"mnist_convnet needs images of at least 12x12 pixels, got {h}x{w}; "
@@ -76,7 +82,8 @@ class MnistConvNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc(x.flatten(1))
+        x = self.fc(x.flatten(1))
+        return F.relu(x) if self.output_relu else x
 
 
 class PreActBlock(nn.Module):
@@ -101,7 +108,8 @@ class PreActBlock(nn.Module):
 
 
 class PreActResNet18(nn.Module):
-    def __init__(self, input_shape: tuple[int, int, int], embedding_dim: int = 512):
+    def __init__(self, input_shape: tuple[int, int, int], embedding_dim: int = 512,
+                 final_bn_relu: bool = True):
         super().__init__()
         if embedding_dim != 512:
             raise ValueError("preact_resnet18 has a fixed 512-d output")
@@ -112,10 +120,14 @@ class PreActResNet18(nn.Module):
             layers += [PreActBlock(channels, width, stride), PreActBlock(width, width, 1)]
             channels = width
         self.blocks = nn.Sequential(*layers)
-        self.bn = nn.BatchNorm2d(512)
+        # only built when used: an unused BatchNorm would still count as (decayed) parameters
+        self.bn = nn.BatchNorm2d(512) if final_bn_relu else None
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(self.bn(self.blocks(self.stem(x))))
+        x = self.blocks(self.stem(x))
+        if self.bn is not None:
+            x = F.relu(self.bn(x))
+        # the authors' avg_pool2d(x, 4) on the 4x4 maps of 28x28 and 32x32 inputs is this global mean
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
 
@@ -158,15 +170,22 @@ NETS: dict[str, Callable[..., nn.Module]] = {
 
 
 def build_embedding_net(name: str, input_shape: tuple[int, int, int], channel_mean: Tensor,
-                        channel_std: Tensor, embedding_dim: int = 64) -> nn.Sequential:
+                        channel_std: Tensor, embedding_dim: int = 64, *,
+                        mnist_convnet_output_relu: bool = False,
+                        preact_resnet18_final_bn_relu: bool = True) -> nn.Sequential:
     """``Standardize`` followed by the net ``name``.
 
     ``embedding_dim`` applies to ``small_cnn`` and ``mlp``; the paper nets have
-    their fixed sizes (:data:`PAPER_DIMS`).
+    their fixed sizes (:data:`PAPER_DIMS`). The two flags choose between the
+    authors' variant of a paper net and this project's earlier one (see the module
+    docstring); each affects only the net it names.
     """
     if name not in NETS:
         raise ValueError(f"unknown embedding net {name!r}; choose one of {', '.join(sorted(NETS))}")
     if len(input_shape) != 3:
         raise ValueError(f"images must be [N, C, H, W]; got per-image shape {tuple(input_shape)}")
     dim = PAPER_DIMS.get(name, embedding_dim)
-    return nn.Sequential(Standardize(channel_mean, channel_std), NETS[name](tuple(input_shape), dim))
+    options = {"mnist_convnet": {"output_relu": mnist_convnet_output_relu},
+               "preact_resnet18": {"final_bn_relu": preact_resnet18_final_bn_relu}}.get(name, {})
+    return nn.Sequential(Standardize(channel_mean, channel_std),
+                         NETS[name](tuple(input_shape), dim, **options))

@@ -1,8 +1,12 @@
 """Training one deep stochastic kNN run (NeuralSort's setup, any k-subset estimator).
 
 Each step draws Q query images (a pass over the training split in random order)
-and N candidate neighbours (uniformly from the rest of the training split),
-embeds both with the net h, and scores candidate j for query q by
+and N candidate neighbours (``candidate_sampling``: uniformly from the rest of the
+training split, or, as the authors do, the next N of a second, independent pass),
+optionally augments them (``augmentation``: random crop after zero padding,
+horizontal flip), embeds both with the net h (in one forward pass, or, as the
+authors do, candidates and queries in two, so that each is its own BatchNorm
+batch: ``forward_passes``), and scores candidate j for query q by
 
     s_qj = -||h(x_q) - h(x_j)||^2.
 
@@ -28,14 +32,20 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
+import torch.nn.functional as F
 
 from ...runtime import seed_everything
 from ...training import TrainingRun
 from .nets import build_embedding_net
 from .neighbours import knn_accuracy
-from .plan import build_estimator
+from .plan import build_estimator, epochs as epochs_for, steps_per_epoch
 
 TASK = "knn"
+
+#: Zero padding (pixels per side) before the random crop of the image's own size
+#: (the authors' RandomCrop(32, padding=4) on CIFAR-10).
+CROP_PADDING = 4
+AUGMENTATIONS = ("random_crop", "horizontal_flip")
 
 
 class BestWeights:
@@ -98,10 +108,67 @@ def embed(model: nn.Module, x: Tensor, batch_size: int) -> Tensor:
 
 
 def evaluate(model: nn.Module, x_train: Tensor, y_train: Tensor, x_eval: Tensor, y_eval: Tensor,
-             k: int, batch_size: int, block_elements: int) -> float:
-    """Hard kNN accuracy of ``x_eval`` against the whole training split, in embedding space."""
-    return knn_accuracy(embed(model, x_eval, batch_size), y_eval, embed(model, x_train, batch_size),
+             k: int, batch_size: int, block_elements: int, train_embedding: Tensor | None = None) -> float:
+    """Hard kNN accuracy of ``x_eval`` against the whole training split, in embedding space.
+
+    ``train_embedding``: the training split already embedded by this very ``model``; embedding
+    the whole training split dominates an evaluation's cost for the large nets, so callers that
+    score several splits with the same weights pass it instead of recomputing it.
+    """
+    if train_embedding is None:
+        train_embedding = embed(model, x_train, batch_size)
+    return knn_accuracy(embed(model, x_eval, batch_size), y_eval, train_embedding,
                         y_train, k, block_elements)
+
+
+def channel_statistics(task: dict, dataset: str, x_train: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-channel ``(mean, std)`` the net standardises its input with, from
+    ``tasks.knn.normalization[dataset]``: ``train_stats`` (the default: the training
+    split's own statistics), ``none`` (raw pixels in [0, 1]: mean 0, std 1) or fixed
+    ``{mean: [...], std: [...]}`` with one value per channel."""
+    spec = (task.get("normalization") or {}).get(dataset, "train_stats")
+    channels = x_train.shape[1]
+    if spec == "train_stats":
+        return x_train.mean(dim=(0, 2, 3)), x_train.std(dim=(0, 2, 3))
+    if spec == "none":
+        return torch.zeros(channels), torch.ones(channels)
+    if not isinstance(spec, dict) or set(spec) != {"mean", "std"}:
+        raise ValueError(f"tasks.knn.normalization.{dataset} must be train_stats, none or "
+                         f"{{mean: [...], std: [...]}}; got {spec!r}")
+    mean = torch.as_tensor(spec["mean"], dtype=torch.float32)
+    std = torch.as_tensor(spec["std"], dtype=torch.float32)
+    if mean.shape != (channels,) or std.shape != (channels,):
+        raise ValueError(f"tasks.knn.normalization.{dataset} needs one mean and one std per channel: "
+                         f"the images have {channels}, the config gives {len(mean)} and {len(std)}")
+    return mean, std
+
+
+def augment(x: Tensor, ops: list[str], generator: torch.Generator) -> Tensor:
+    """Per image: a random crop of the image's size from the image zero-padded by
+    :data:`CROP_PADDING` pixels (``random_crop``), then a left-right flip with
+    probability 1/2 (``horizontal_flip``), in that order as in torchvision.
+
+    Offsets and flips are drawn on the CPU ``generator`` and then moved to ``x``'s
+    device, so a seed gives the same images on every device. Padding is applied to
+    the raw pixels, before the net standardises them, as the authors' transform does.
+    """
+    unknown = set(ops) - set(AUGMENTATIONS)
+    if unknown:
+        raise ValueError(f"unknown augmentation(s) {sorted(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
+    n, c, h, w = x.shape
+    if "random_crop" in ops:
+        p = CROP_PADDING
+        top = torch.randint(0, 2 * p + 1, (n,), generator=generator)
+        left = torch.randint(0, 2 * p + 1, (n,), generator=generator)
+        rows = (top[:, None] + torch.arange(h)).to(x.device)[:, None, :, None]
+        cols = (left[:, None] + torch.arange(w)).to(x.device)[:, None, None, :]
+        images = torch.arange(n, device=x.device)[:, None, None, None]
+        channels = torch.arange(c, device=x.device)[None, :, None, None]
+        x = F.pad(x, (p, p, p, p))[images, channels, rows, cols]
+    if "horizontal_flip" in ops:
+        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    return x
 
 
 def neighbour_loss(khot: Tensor, same_label: Tensor) -> Tensor:
@@ -137,6 +204,12 @@ def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: floa
                          f"queries_per_step + candidates_per_step = {q_size + n_size} distinct ones; "
                          f"lower them in tasks.knn")
     batch, block = task["eval_batch_size"], task["eval_block_elements"]
+    augmentation = list((task.get("augmentation") or {}).get(dataset) or [])
+    if augmentation and data.x("train").ndim != 4:
+        raise ValueError(f"tasks.knn.augmentation.{dataset}: augmentation needs images [N, C, H, W]; "
+                         f"{dataset!r} holds feature vectors {data.x('train').shape}")
+    separate_passes = task.get("forward_passes", "joint") == "separate"
+    independent_candidates = task.get("candidate_sampling", "distinct_from_queries") == "independent_pass"
 
     data_gen = seed_everything(seed)
     noise_gen = torch.Generator(device=device).manual_seed(seed + 7919)
@@ -147,39 +220,66 @@ def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: floa
     x_test = as_images(data.x("test")).to(device)
     y_test = torch.as_tensor(data.y("test"), dtype=torch.long)
 
-    mean = x_train.mean(dim=(0, 2, 3))
-    std = x_train.std(dim=(0, 2, 3))
-    model = build_embedding_net(task["nets"][dataset], tuple(x_train.shape[1:]), mean, std,
-                                task.get("embedding_dim", 64)).to(device)
+    mean, std = channel_statistics(task, dataset, x_train)
+    model = build_embedding_net(
+        task["nets"][dataset], tuple(x_train.shape[1:]), mean.to(device), std.to(device),
+        task.get("embedding_dim", 64),
+        mnist_convnet_output_relu=task.get("mnist_convnet_output_relu", False),
+        preact_resnet18_final_bn_relu=task.get("preact_resnet18_final_bn_relu", True)).to(device)
+    if task.get("batchnorm_weight_init", "ones") == "uniform":
+        # PyTorch before 1.2 (the authors' 1.1) drew BatchNorm scales from U(0, 1); now they start at 1
+        for layer in model.modules():
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.weight is not None:
+                nn.init.uniform_(layer.weight, 0.0, 1.0)
     estimator = build_estimator(task, estimator_name, tau).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate(task, estimator_name),
                                 momentum=task["momentum"],
                                 weight_decay=task["weight_decay"])
     # The untrained net is deterministic in the seed, so it can be evaluated again on resume.
-    untrained_val = evaluate(model, x_train, y_train, x_val, y_val, k, batch, block)
-    untrained_test = evaluate(model, x_train, y_train, x_test, y_test, k, batch, block)
+    untrained_train = embed(model, x_train, batch)
+    untrained_val = evaluate(model, x_train, y_train, x_val, y_val, k, batch, block, untrained_train)
+    untrained_test = evaluate(model, x_train, y_train, x_test, y_test, k, batch, block, untrained_train)
+    del untrained_train
 
     best = BestWeights()
     context = {"dataset": dataset, "estimator": estimator_name, "tau": tau, "seed": seed}
     run = TrainingRun(checkpoint_path, {"model": model, "optimizer": optimizer, "estimator": estimator,
                                         "best": best}, {"data": data_gen, "noise": noise_gen}, context)
     run.resume()
-    steps = task.get("steps_per_epoch") or math.ceil(num_train / q_size)
-    epochs = task["epochs"]
+    # None: the best weights were chosen before a resume, so their embedding must be recomputed
+    best_train_embedding = None
+    steps = steps_per_epoch(task, dataset) or math.ceil(num_train / q_size)
+    epochs = epochs_for(task, dataset)
     model.train()
     desc = f"knn {dataset} {estimator_name} tau={tau} seed={seed}"
     for epoch in (run.epochs(epochs, desc=desc) if progress else range(run.start_epoch, epochs)):
         epoch_start = time.perf_counter()
         passes = math.ceil(steps * q_size / num_train)
         order = torch.cat([torch.randperm(num_train, generator=data_gen) for _ in range(passes)])
+        if independent_candidates:
+            candidate_passes = math.ceil(steps * n_size / num_train)
+            candidate_order = torch.cat([torch.randperm(num_train, generator=data_gen)
+                                         for _ in range(candidate_passes)])
         loss_sum = torch.zeros((), device=device)
         correct_sum = torch.zeros((), device=device)
         for step in range(steps):
             queries = order[step * q_size:(step + 1) * q_size]
-            candidates = draw_candidates(num_train, queries, n_size, data_gen)
+            if independent_candidates:
+                # the authors' second shuffled loader: a query may be among its own candidates
+                candidates = candidate_order[step * n_size:(step + 1) * n_size]
+            else:
+                candidates = draw_candidates(num_train, queries, n_size, data_gen)
             index = torch.cat([queries, candidates]).to(device)
-            h = model(x_train[index])
-            h_q, h_c = h[:q_size], h[q_size:]
+            x = x_train[index]
+            if augmentation:
+                x = augment(x, augmentation, data_gen)
+            if separate_passes:
+                # candidates first, then queries, as the authors: two BatchNorm batches
+                h_c = model(x[q_size:])
+                h_q = model(x[:q_size])
+            else:
+                h = model(x)
+                h_q, h_c = h[:q_size], h[q_size:]
             scores = -(h_q.unsqueeze(1) - h_c.unsqueeze(0)).pow(2).sum(-1)  # [Q, N]
             # a diverging net overflows the distances before the loss turns NaN
             run.check_finite(scores.detach().sum(), epoch, step)
@@ -195,8 +295,10 @@ def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: floa
                 nearest = torch.topk(scores, k, dim=-1).indices
                 correct_sum += torch.gather(same_label, 1, nearest).mean()
                 loss_sum += neighbour_loss(sample.khot.detach(), same_label).mean()
-        val_acc = evaluate(model, x_train, y_train, x_val, y_val, k, batch, block)
-        best.offer(model, val_acc, epoch)
+        train_embedding = embed(model, x_train, batch)
+        val_acc = evaluate(model, x_train, y_train, x_val, y_val, k, batch, block, train_embedding)
+        if best.offer(model, val_acc, epoch):
+            best_train_embedding = train_embedding  # reused by the test evaluation of these weights
         run.end_epoch(epoch, {"train_loss": float(loss_sum) / steps,
                               "train_topk_correct": float(correct_sum) / steps,
                               "val_accuracy": val_acc, "epoch_time_s": time.perf_counter() - epoch_start})
@@ -204,7 +306,7 @@ def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: floa
     if best.weights is None:
         raise RuntimeError(f"run {context} finished without a single epoch; set tasks.knn.epochs >= 1")
     model.load_state_dict(best.weights)
-    test_acc = evaluate(model, x_train, y_train, x_test, y_test, k, batch, block)
+    test_acc = evaluate(model, x_train, y_train, x_test, y_test, k, batch, block, best_train_embedding)
     history = run.history
     # wall time of the whole run: the epochs' times (also those before a resume) plus this
     # process's set-up and final evaluation

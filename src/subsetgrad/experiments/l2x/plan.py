@@ -83,6 +83,13 @@ def _l2x_settings_exist(config: dict) -> list[str]:
         if dataset in GENERATORS and isinstance(k, int) and k > NUM_FEATURES:
             problems.append(f"config key 'tasks.l2x.settings.{dataset}.k': k={k} is larger than the "
                             f"{NUM_FEATURES} features of {dataset}; choose k <= {NUM_FEATURES}")
+    for dataset, section in settings.items():
+        black_box = section.get("black_box") or {}
+        chosen = black_box.get("checkpoint", "val_loss")
+        if black_box.get("train_on") == "train_val" and str(chosen).startswith("val_"):
+            problems.append(f"config key 'tasks.l2x.settings.{dataset}.black_box.checkpoint': "
+                            f"{chosen!r} selects on the validation split, which train_on: train_val "
+                            f"trains on; choose test_accuracy or last (or train_on: train)")
     for name, options in (task.get("estimator_options") or {}).items():
         key = f"config key 'tasks.l2x.estimator_options.{name}'"
         if name not in available_estimators():

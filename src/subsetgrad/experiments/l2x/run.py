@@ -1,8 +1,10 @@
 """One L2X job end to end: train, evaluate, and return everything a workflow rule writes.
 
-``run_black_box``: the black box of one dataset and seed, its test accuracy and two
-reference explanations evaluated like the real ones: ``random_selection`` (k units drawn
-uniformly without replacement per test sample, padding excluded) and, where the dataset
+``run_black_box``: the black box of one dataset and seed (``networks`` and ``init`` of the
+dataset's settings choose its architecture family and initialisation), its test accuracy
+and two reference explanations evaluated like the real ones: ``random_selection`` (k units
+drawn uniformly without replacement per test sample, padding excluded whatever the
+explainer's ``select_padding``: a reference that never wastes a pick) and, where the dataset
 has ground truth, ``true_features`` (the true features as the explanation).
 
 ``run_explainer``: explainer + approximator for one (dataset, estimator, tau, seed);
@@ -69,7 +71,8 @@ def run_black_box(dataset: Dataset, settings: dict, seed: int, device: torch.dev
     context = {"task": TASK, "dataset": dataset.name, "model": "black_box", "seed": seed}
     model, spec, history, info = train_black_box(
         dataset, Settings.from_config(settings["black_box"]), seed, device, checkpoint_path,
-        settings.get("train_samples"), context)
+        settings.get("train_samples"), context, networks=settings.get("networks", "compact"),
+        init=settings.get("init", "torch"), test_samples=_test_limit(settings))
     wall = time.perf_counter() - start
     test = split_tensors(dataset, "test", _test_limit(settings))
     x_test = test["x"].to(device)
@@ -132,7 +135,8 @@ def run_explainer(dataset: Dataset, black_box_checkpoint: dict, settings: dict, 
 
     test = split_tensors(dataset, "test", _test_limit(settings))
     x_test = test["x"].to(device)
-    logits, masks = explain(explainer, x_test, k, modality)
+    logits, masks = explain(explainer, x_test, k, modality,
+                            select_padding=explainer_settings.select_padding)
     common = {"task": TASK, "dataset": dataset.name, "estimator": estimator_name,
               "tau": tau_value if tau_value is not None else float("nan"), "k": k, "seed": seed,
               "wall_time_s": wall, "epochs": explainer_settings.epochs}

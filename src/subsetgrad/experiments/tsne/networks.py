@@ -54,17 +54,38 @@ def _prefix(net: nn.Sequential, num_layers: int) -> nn.Sequential:
     return nn.Sequential(*out)
 
 
+def stage_autoencoder(net: nn.Sequential, stage: int, input_dim: int) -> tuple[nn.Sequential, nn.Linear]:
+    """``(encoder, decoder)`` of pretraining stage ``stage`` (0-based).
+
+    The encoder is the first ``stage + 1`` layers of ``net`` with their activations
+    (shared modules, so training it trains ``net``); the decoder is a fresh linear
+    layer back to the input, initialised like every layer here (Glorot, zero bias),
+    as the authors' ``Dense(input_dim, activation='linear')``.
+    """
+    layers = linear_layers(net)
+    if not 0 <= stage < len(layers):
+        raise ValueError(f"stage must be in 0..{len(layers) - 1}, got {stage}")
+    encoder = _prefix(net, stage + 1)
+    decoder = nn.Linear(layers[stage].out_features, input_dim).to(layers[stage].weight.device)
+    nn.init.xavier_uniform_(decoder.weight)
+    nn.init.zeros_(decoder.bias)
+    return encoder, decoder
+
+
 def pretrain_autoencoder(net: nn.Sequential, x: Tensor, *, epochs: int, batch_size: int,
                          learning_rate: float, generator: torch.Generator,
-                         checkpoint_path, context: dict | None = None) -> list[dict]:
+                         checkpoint_path, context: dict | None = None,
+                         rmsprop_rho: float = 0.99, rmsprop_eps: float = 1e-8) -> list[dict]:
     """Greedy layer-wise autoencoder pretraining, as in the paper authors' code.
 
-    Stage ``l = 1..L``: the encoder is the first ``l`` layers of ``net`` (already
-    pretrained ones included, not frozen) and a fresh linear decoder maps its
-    output back to the input; both minimise the mean squared reconstruction error
-    ``||dec(enc_l(x)) - x||^2 / dim`` with RMSprop for ``epochs`` epochs. The
-    decoders are thrown away. Each stage ends with a checkpoint of ``net`` and the
-    RNG states (``TrainingRun``), so a killed job resumes at the next stage.
+    Stage ``l = 1..L`` (the output layer included): the encoder is the first ``l``
+    layers of ``net`` (already pretrained ones included, not frozen) and a fresh
+    linear decoder maps its output back to the input; both minimise the mean
+    squared reconstruction error ``||dec(enc_l(x)) - x||^2 / dim`` with a fresh
+    RMSprop (``rmsprop_rho`` is torch's ``alpha``; Keras' defaults are rho 0.9 and
+    eps 1e-7, torch's 0.99 and 1e-8) for ``epochs`` epochs. The decoders are
+    thrown away. Each stage ends with a checkpoint of ``net`` and the RNG states
+    (``TrainingRun``), so a killed job resumes at the next stage.
     Returns the per-stage history (final epoch's mean reconstruction error).
     """
     device = x.device
@@ -73,12 +94,9 @@ def pretrain_autoencoder(net: nn.Sequential, x: Tensor, *, epochs: int, batch_si
     run.resume()
     n = x.shape[0]
     for stage in run.epochs(len(layers), desc="pretrain layers"):
-        encoder = _prefix(net, stage + 1)
-        decoder = nn.Linear(layers[stage].out_features, x.shape[1]).to(device)
-        nn.init.xavier_uniform_(decoder.weight)
-        nn.init.zeros_(decoder.bias)
+        encoder, decoder = stage_autoencoder(net, stage, x.shape[1])
         params = list(encoder.parameters()) + list(decoder.parameters())
-        optimizer = torch.optim.RMSprop(params, lr=learning_rate)
+        optimizer = torch.optim.RMSprop(params, lr=learning_rate, alpha=rmsprop_rho, eps=rmsprop_eps)
         mean_error = float("nan")
         for epoch in range(epochs):
             order = torch.randperm(n, generator=generator).to(device)

@@ -5,9 +5,17 @@ A run is identified by ``(dataset, d, init, method, seed)``; ``init`` is
 every method of the same dataset, d and seed). Every epoch ends with an atomic
 checkpoint (:class:`subsetgrad.training.TrainingRun`), so a killed run resumes
 bit for bit.
+
+Which weights are evaluated is ``tasks.tsne.checkpoint``: ``last`` (the final
+epoch's) or ``lowest_train_loss``, the authors' Keras
+``ModelCheckpoint(monitor='loss', save_best_only=True)``: the weights at the end
+of the epoch whose mean training loss (the mean of its batch losses, computed
+while the weights moved) is strictly lowest so far, so the first of equal minima
+wins.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +31,7 @@ from .networks import build_network, pretrain_autoencoder
 from .objectives import make_objective, method_k, method_tau
 
 INITS = ("scratch", "pretrained")
+CHECKPOINTS = ("last", "lowest_train_loss")
 TASK = "tsne"
 
 
@@ -37,8 +46,9 @@ def training_inputs(data: Dataset) -> np.ndarray:
     """The task trains on every non-test point: ``train`` then ``val``.
 
     The paper's splits have no validation part (MNIST 60,000 / 10,000, 20 Newsgroups
-    15,000 / 1,242) and no checkpoint is selected, so a prepared dataset's
-    validation split (MNIST's 5,000, ``mnist_test_small``'s 1,000) joins training.
+    15,000 / 1,242) and the authors select weights by training loss only, so a
+    prepared dataset's validation split (MNIST's 5,000, ``mnist_test_small``'s
+    1,000) joins training.
     """
     return np.concatenate([features(data, "train"), features(data, "val")])
 
@@ -83,9 +93,42 @@ def pretrain(data: Dataset, dataset: str, task: dict, dim: int, seed: int, devic
     history = pretrain_autoencoder(
         net, x, epochs=task["pretrain_epochs"], batch_size=task["batch_size"],
         learning_rate=task["pretrain_learning_rate"], generator=generator,
-        checkpoint_path=checkpoint_path,
+        checkpoint_path=checkpoint_path, rmsprop_rho=float(task["pretrain_rmsprop_rho"]),
+        rmsprop_eps=float(task["pretrain_rmsprop_eps"]),
         context={"task": TASK, "stage": "pretrain", "dataset": dataset, "d": dim, "seed": seed})
     return {k: v.detach().cpu() for k, v in net.state_dict().items()}, history
+
+
+class LowestLossWeights:
+    """The network's weights at the end of the epoch with the lowest mean training loss.
+
+    A ``state_dict``/``load_state_dict`` object, so the training checkpoint carries it
+    and a resumed run selects exactly as an uninterrupted one.
+    """
+
+    def __init__(self, net: torch.nn.Module):
+        self.net = net
+        self.loss = math.inf
+        self.epoch: int | None = None
+        self.weights: dict | None = None
+
+    def update(self, epoch: int, loss: float) -> None:
+        if loss < self.loss:  # strict, as Keras' np.less: the first of equal minima is kept
+            self.loss, self.epoch = loss, epoch
+            self.weights = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def restore(self) -> int:
+        """Load the selected weights into the network; return their epoch."""
+        if self.weights is None:
+            raise RuntimeError("no epoch has finished, so there are no weights to select")
+        self.net.load_state_dict(self.weights)
+        return self.epoch
+
+    def state_dict(self) -> dict:
+        return {"loss": self.loss, "epoch": self.epoch, "weights": self.weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.loss, self.epoch, self.weights = state["loss"], state["epoch"], state["weights"]
 
 
 @dataclass
@@ -95,6 +138,7 @@ class RunResult:
     history: list[dict]
     metrics: list[dict] = field(default_factory=list)
     wall_time_s: float = 0.0
+    selected_epoch: int | None = None
 
 
 @torch.no_grad()
@@ -128,9 +172,15 @@ def metric_rows(values: dict[str, float], *, dataset: str, dim: int, init: str, 
 def train_run(data: Dataset, dataset: str, task: dict, *, method: str, dim: int, init: str,
               seed: int, device: torch.device, checkpoint_path,
               pretrained_state: dict | None = None) -> RunResult:
-    """Train the network of ``dataset`` with ``method`` and evaluate it on the test split."""
+    """Train the network of ``dataset`` with ``method`` and evaluate it on the test split.
+
+    The returned history marks the evaluated epoch (``selected``; see ``checkpoint``
+    in the module docstring).
+    """
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if task["checkpoint"] not in CHECKPOINTS:
+        raise ValueError(f"tasks.tsne.checkpoint must be one of {CHECKPOINTS}, got {task['checkpoint']!r}")
     if (init == "pretrained") != (pretrained_state is not None):
         raise ValueError("a pretrained run needs the pretrained weights, a scratch run none")
     check_training_data(data, dataset, task)
@@ -141,13 +191,20 @@ def train_run(data: Dataset, dataset: str, task: dict, *, method: str, dim: int,
     if pretrained_state is not None:
         net.load_state_dict(pretrained_state)
     objective = make_objective(method, task).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=task["learning_rate"])
+    # Keras' Adam adds its eps (default 1e-7) to sqrt(v_t) before the bias correction,
+    # torch's after it; with eps this small the two agree to within rounding.
+    optimizer = torch.optim.Adam(net.parameters(), lr=task["learning_rate"],
+                                 eps=float(task["adam_eps"]))
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator(device=device).manual_seed(seed + 1)
     context = {"task": TASK, "dataset": dataset, "d": dim, "init": init, "method": method,
                "seed": seed}
-    run = TrainingRun(checkpoint_path, {"net": net, "optimizer": optimizer, "objective": objective},
-                      {"shuffle": shuffle, "noise": noise}, context=context)
+    stateful = {"net": net, "optimizer": optimizer, "objective": objective}
+    lowest = LowestLossWeights(net) if task["checkpoint"] == "lowest_train_loss" else None
+    if lowest is not None:
+        stateful["lowest_loss_weights"] = lowest
+    run = TrainingRun(checkpoint_path, stateful, {"shuffle": shuffle, "noise": noise},
+                      context=context)
     run.resume()
     n, batch = x_train.shape[0], task["batch_size"]
     steps = n // batch  # the incomplete last batch is dropped; shuffling changes it every epoch
@@ -165,7 +222,11 @@ def train_run(data: Dataset, dataset: str, task: dict, *, method: str, dim: int,
             total += float(loss.detach())
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+        if lowest is not None:
+            lowest.update(epoch, total / steps)  # before the checkpoint, which saves it
         run.end_epoch(epoch, {"loss": total / steps, "seconds": time.perf_counter() - start})
+    selected = lowest.restore() if lowest is not None else task["epochs"] - 1
+    history = [{**h, "selected": h["epoch"] == selected} for h in run.history]
     start = time.perf_counter()
     train_embedding = embed(net, x_train_np, device)
     test_embedding = embed(net, features(data, "test"), device)
@@ -175,7 +236,7 @@ def train_run(data: Dataset, dataset: str, task: dict, *, method: str, dim: int,
                        tau=method_tau(method, task),
                        k=method_k(method, task), seed=seed, wall_time_s=wall,
                        epochs=task["epochs"])
-    return RunResult(train_embedding, test_embedding, run.history, rows, wall)
+    return RunResult(train_embedding, test_embedding, history, rows, wall, selected)
 
 
 def reference_runs(data: Dataset, dataset: str, dim: int, seed: int) -> dict[str, RunResult]:
