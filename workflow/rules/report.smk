@@ -127,3 +127,38 @@ rule results_figures:
 TARGETS += [rules.results_tables.output.summary]
 if TEMPERATURE_TASKS or CURVE_TASKS:
     TARGETS += [rules.results_figures.output]
+
+
+# A profile's results as a document to commit (config key results_document: a folder,
+# e.g. docs/results): every table with its published anchors, each job's wall time, the
+# tidy metrics and the figures shrunk to a byte budget.
+if config.get("results_document"):
+    DOCUMENT = f"{config['results_document']}/{config['profile']}"
+
+    rule results_document:
+        input:
+            metrics=rules.results_aggregate.output.metrics,
+            tables=rules.results_tables.output.md,
+            figures=rules.results_figures.output.temperature + rules.results_figures.output.curves
+            if (TEMPERATURE_TASKS or CURVE_TASKS) else [],
+        output:
+            markdown=f"{DOCUMENT}.md",
+            csv=f"{DOCUMENT}.csv",
+        params:
+            tables=RESULT_TABLES,
+            figures={task: task_result_files("figures", task)
+                           + ([f"{RESULTS}/figures/{task}_vs_temperature.png"] if task in TEMPERATURE_TASKS else [])
+                           + ([f"{RESULTS}/figures/{task}_training_curves.png"] if task in CURVE_TASKS else [])
+                     for task in TASKS},
+            image_dir=DOCUMENT,
+            benchmark_dir=f"{RESULTS}/benchmarks",
+            max_image_bytes=2**20,
+        log:
+            f"{RESULTS}/logs/results_document.log",
+        threads: 1
+        conda:
+            ENV
+        script:
+            "../scripts/report_document.py"
+
+    TARGETS += [rules.results_document.output]

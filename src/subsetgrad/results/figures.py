@@ -112,7 +112,8 @@ def read_curves(paths: Iterable[str | Path]) -> pd.DataFrame:
         keys = [c for c in CURVE_KEYS if c in curve.columns]
         if not {"metric", "value"} <= set(curve.columns):
             value_columns = [c for c in curve.columns if c not in (*keys, "epoch", *CURVE_STEP_COLUMNS)
-                             and pd.api.types.is_numeric_dtype(curve[c])]
+                             and pd.api.types.is_numeric_dtype(curve[c])
+                             and not pd.api.types.is_bool_dtype(curve[c])]  # flags, e.g. `selected`
             curve = curve.melt(id_vars=keys + ["epoch"], value_vars=value_columns,
                                var_name="metric", value_name="value")
         for key in CURVE_KEYS:
