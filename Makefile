@@ -7,11 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test report clean-results
+.PHONY: run test docs report clean-results
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[workflow,test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[workflow,test,docs]'
 	@touch $@
 
 run: $(STAMP)
@@ -28,6 +28,11 @@ test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
 	exit $$rc
+	$(BIN)/mkdocs build --strict
+
+# the documentation site (mkdocs.yml, docs/) into site/
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 clean-results:
 	rm -rf results/*/
