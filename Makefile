@@ -1,17 +1,21 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    create .venv if missing, install, run the default profile
-#   make test   same environment, run the test suite
+#   make test   same environment: lint and format checks, the test suite, the documentation
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test docs report clean-results
+.PHONY: run test lint format docs report clean-results
+
+# The torch the test suite runs on; the library accepts any torch >= 2.1, < 3.
+TORCH  ?= torch==2.13.0
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[workflow,test,docs]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check '$(TORCH)'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[workflow,test,docs,dev]'
 	@touch $@
 
 run: $(STAMP)
@@ -24,15 +28,27 @@ report: $(STAMP)
 	$(BIN)/snakemake --report results/$(PROFILE)/report.html $(if $(filter default,$(PROFILE)),,--configfile config/$(PROFILE).yaml)
 
 # pytest exit code 5 means no test was collected: that is a broken suite, not a pass.
-test: $(STAMP)
+test: lint $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
 	exit $$rc
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# style: ruff (lint and format) for Python, snakefmt for the Snakefile and rules
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules/
+
+# apply the formatters
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/snakefmt Snakefile workflow/rules/
 
 # the documentation site (mkdocs.yml, docs/) into site/
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean-results:
 	rm -rf results/*/

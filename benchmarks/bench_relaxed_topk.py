@@ -30,7 +30,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_relaxed_topk.py --quick      # seconds: smoke run
     .venv/bin/python benchmarks/bench_relaxed_topk.py --compile    # adds torch.compile rows
 
-Targets (issue 10), for n >= 1000: a/b time <= 0.5, a/b bytes <= 0.4 (2.5x
+Targets, for n >= 1000: a/b time <= 0.5, a/b bytes <= 0.4 (2.5x
 fewer), a/c time <= 1.5.
 """
 from __future__ import annotations

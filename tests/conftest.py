@@ -1,4 +1,9 @@
+"""Fixtures and helpers shared by the tests; the workflow tests import ``run_snakemake`` and
+``copy_workflow`` from here (``from conftest import ...``)."""
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -6,6 +11,39 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SUBSETGRAD_SHARED_DATA", REPO.parent / "shared" / "data"))
+#: The snakemake of the interpreter running the tests, so runs use this environment's packages.
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+#: What a copy of the workflow leaves out: environments, outputs, caches and data, which a run
+#: in the copy must make (or miss) itself rather than find from the checkout.
+COPY_IGNORE = (".venv", ".git", "results", ".snakemake", "data", "__pycache__", ".hypothesis",
+               ".pytest_cache")
+
+
+def copy_workflow(dest: Path, *ignore: str) -> Path:
+    """Copy the checkout to ``dest`` without :data:`COPY_IGNORE` (and ``ignore``), so that a
+    run writes its results, logs and locks there and the checkout stays clean."""
+    shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(*COPY_IGNORE, *ignore))
+    return dest
+
+
+def snakemake_env(**extra: str) -> dict:
+    """The environment of a Snakemake run: this one, with Python warnings silenced so that
+    stderr holds what the workflow says, plus ``extra``."""
+    return {**os.environ, "PYTHONWARNINGS": "ignore", **extra}
+
+
+def run_snakemake(workdir: Path, *args, timeout: float | None = 900, env: dict | None = None,
+                  ) -> subprocess.CompletedProcess:
+    """``snakemake *args`` in ``workdir`` with output captured, in :func:`snakemake_env` plus
+    ``env``; no stdin, so a prompt fails instead of hanging."""
+    return subprocess.run([SNAKEMAKE, *map(str, args)], cwd=workdir, capture_output=True, text=True,
+                          timeout=timeout, env=snakemake_env(**(env or {})), stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def workflow_copy(tmp_path) -> Path:
+    """A fresh copy of the workflow (:func:`copy_workflow`) in ``tmp_path/wf``."""
+    return copy_workflow(tmp_path / "wf")
 
 
 @pytest.fixture(autouse=True)

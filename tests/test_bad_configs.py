@@ -17,21 +17,19 @@ workflow/rules/common.smk runs, in-process; one config per section also goes thr
 import os
 import re
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO, run_snakemake
 from snakemake.common.configfile import load_configfile
 from snakemake.utils import update_config
 
-from subsetgrad.config import ConfigError, validate_config
+from subsetgrad.bench.config import ConfigError, validate_config
 
-REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "tests/bad_configs"
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 BAD_CONFIGS = sorted(CORPUS.glob("*.yaml"))
 
@@ -115,14 +113,11 @@ THROUGH_SNAKEMAKE = BAD_CONFIGS if _ALL else sorted(_SECTIONS.values())
 def snakemake_rejections(byo_dir, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     """`snakemake -n --configfile <bad>` for the selected configs, a process per core."""
     work = tmp_path_factory.mktemp("bad_configs")
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
     def reject(path: Path):
         config = work / path.name
         config.write_text(path.read_text().replace("$BYO_DIR", str(byo_dir)))
-        result = subprocess.run([SNAKEMAKE, "-n", "--configfile", str(config)], cwd=REPO,
-                                capture_output=True, text=True, timeout=300, env=env,
-                                stdin=subprocess.DEVNULL)
+        result = run_snakemake(REPO, "-n", "--configfile", config, timeout=300)
         return path.name, result
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from subsetgrad.data import DataError, load_dataset, prepare_byo, save_dataset
-from subsetgrad.data.config_checks import _datasets_are_known
+from subsetgrad.bench.data import DataError, load_dataset, prepare_byo, save_dataset
+from subsetgrad.bench.data.config_checks import datasets_are_known
 
 
 def write(path, **arrays):
@@ -104,13 +104,13 @@ def test_config_check_accepts_builtin_and_declared_names():
     config = {"datasets": {"mine": {"path": "m.npz"}},
               "tasks": {"knn": {"datasets": ["digits", "mnist", "mine"]}, "tsne": {"dataset": "mine"},
                         "synthetic": {"k": 2}}}
-    assert _datasets_are_known(config) == []
+    assert datasets_are_known(config) == []
 
 
 def test_config_check_names_unknown_datasets_and_shadowing():
     config = {"datasets": {"mnist": {"path": "m.npz"}},
               "tasks": {"knn": {"datasets": ["digits", "mnsit"]}, "tsne": {"dataset": "nope"}}}
-    problems = _datasets_are_known(config)
+    problems = datasets_are_known(config)
     assert len(problems) == 3
     assert any("'datasets.mnist'" in p and "is a builtin dataset" in p for p in problems)
     assert any("'tasks.knn.datasets[1]'" in p and "unknown dataset 'mnsit'" in p for p in problems)

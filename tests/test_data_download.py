@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from subsetgrad.data import (DATASETS, ChecksumError, MissingRawFileError, RawFile, download_raw_file,
+from subsetgrad.bench.data import (DATASETS, ChecksumError, MissingRawFileError, RawFile, download_raw_file,
                              prepare_dataset, require_raw_files, verify_raw_file)
-from subsetgrad.data.download import OFFLINE_ENV
+from subsetgrad.bench.data.download import OFFLINE_ENV
 
 PAYLOAD = b"official file content\n" * 5000
 

@@ -15,13 +15,13 @@ import tarfile
 import numpy as np
 import pytest
 
-from subsetgrad.data import (DATASETS, DataError, RawFile, file_checksum, load_dataset, prepare_dataset,
+from subsetgrad.bench.data import (DATASETS, DataError, RawFile, file_checksum, load_dataset, prepare_dataset,
                              save_dataset)
-from subsetgrad.data.cifar import read_cifar_tarball
-from subsetgrad.data.imdb import read_aclimdb, read_keras_imdb, read_reviews_tsv
-from subsetgrad.data.mnist import read_idx
-from subsetgrad.data.newsgroups import read_w100
-from subsetgrad.data.text import (clean_review, encode_word_level, keras_imdb_words, pad_pre, split_sentences,
+from subsetgrad.bench.data.cifar import read_cifar_tarball
+from subsetgrad.bench.data.imdb import read_aclimdb, read_keras_imdb, read_reviews_tsv
+from subsetgrad.bench.data.mnist import read_idx
+from subsetgrad.bench.data.newsgroups import read_w100
+from subsetgrad.bench.data.text import (clean_review, encode_word_level, keras_imdb_words, pad_pre, split_sentences,
                                   word_ranks, words)
 
 
@@ -385,7 +385,7 @@ def test_a_damaged_mat_file_is_reported(tmp_path):
 @pytest.mark.parametrize("n, classes, n_val, n_test", [(100, 4, 10, 20), (61, 7, 3, 5), (50, 2, 0, 1),
                                                        (1000, 10, 100, 0)])
 def test_split_by_sizes_is_exact_disjoint_stratified_and_seeded(n, classes, n_val, n_test):
-    from subsetgrad.data import split_by_sizes
+    from subsetgrad.bench.data import split_by_sizes
 
     y = np.random.default_rng(1).integers(0, classes, size=n)
     split = split_by_sizes(y, n_val, n_test, seed=7)

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from subsetgrad.data import DATASETS, ChecksumError, DataError, prepare_dataset
-from subsetgrad.data.download import file_checksum, locate_raw_file, require_raw_files, verify_raw_file
-from subsetgrad.data.imdb import ACLIMDB, ACLIMDB_MANIFEST, read_aclimdb
-from subsetgrad.data.manifest import (ContentManifest, compute_fingerprints, file_hashes, manifest_sha256,
+from subsetgrad.bench.data import DATASETS, ChecksumError, DataError, prepare_dataset
+from subsetgrad.bench.data.download import file_checksum, locate_raw_file, require_raw_files, verify_raw_file
+from subsetgrad.bench.data.imdb import ACLIMDB, ACLIMDB_MANIFEST, read_aclimdb
+from subsetgrad.bench.data.manifest import (ContentManifest, compute_fingerprints, file_hashes, manifest_sha256,
                                       verify_manifest)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,24 +5,18 @@ directory (the manual-placement path), so these tests run the same code as a
 user who copied the official files by hand.
 """
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_workflow, run_snakemake
 
-from subsetgrad.data import load_dataset, prepare_dataset, split_by_sizes
-from subsetgrad.data.imdb import read_reviews_tsv
-from subsetgrad.data.mnist import read_idx_pair
-from subsetgrad.data.newsgroups import read_w100
-from subsetgrad.data.shared import link_shared_data
-from subsetgrad.data.text import clean_review, words
+from subsetgrad.bench.data import load_dataset, prepare_dataset, split_by_sizes
+from subsetgrad.bench.data.imdb import read_reviews_tsv
+from subsetgrad.bench.data.mnist import read_idx_pair
+from subsetgrad.bench.data.newsgroups import read_w100
+from subsetgrad.bench.data.shared import link_shared_data
+from subsetgrad.bench.data.text import clean_review, words
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
@@ -101,15 +95,11 @@ def test_real_cifar_jpeg_images(raw):
 @pytest.fixture(scope="module")
 def workflow_copy(tmp_path_factory):
     """The workflow in a temporary folder, so runs never touch the checkout's data/."""
-    work = tmp_path_factory.mktemp("wf") / "repo"
-    shutil.copytree(REPO, work, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "results", ".snakemake", "data", "__pycache__", ".hypothesis", ".pytest_cache"))
-    return work
+    return copy_workflow(tmp_path_factory.mktemp("wf") / "repo")
 
 
 def snakemake(*args, cwd):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "SUBSETGRAD_OFFLINE": "1"}  # never the network
-    return subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    return run_snakemake(cwd, *args, timeout=600, env={"SUBSETGRAD_OFFLINE": "1"})  # never the network
 
 
 @pytest.mark.slow

@@ -150,3 +150,60 @@ def test_reinforce_baseline_state_round_trips():
     restored = make_estimator("reinforce", 2, baseline_decay=0.5)
     restored.load_state_dict(est.state_dict())
     assert restored.baseline == est.baseline and restored.baseline_steps == 3
+
+
+def test_every_task_shares_one_temperature_label_and_estimator_builder():
+    from subsetgrad.bench.experiments.common import (NO_TEMPERATURE, build_estimator, parse_tau_label,
+                                                     run_temperatures, tau_label)
+
+    assert [tau_label(t) for t in (0.5, 16, None)] == ["tau0.5", "tau16", NO_TEMPERATURE]
+    assert parse_tau_label("tau0.5") == 0.5 and parse_tau_label(NO_TEMPERATURE) is None
+    for bad in ("0.5", "tau-1", "taux", "none"):
+        with pytest.raises(ValueError, match="tau<positive number>"):
+            parse_tau_label(bad)
+    assert run_temperatures("relaxed", [0.1, 1]) == [0.1, 1] and run_temperatures("reinforce", [0.1, 1]) == [None]
+    assert build_estimator("relaxed", 2, "tau0.5").tau == 0.5
+    with pytest.raises(ValueError, match="takes no temperature"):
+        build_estimator("reinforce", 2, 0.5)
+    with pytest.raises(ValueError, match="takes a temperature"):
+        build_estimator("relaxed", 2, None)
+
+
+def test_squared_distances_match_the_definition():
+    from subsetgrad.bench.experiments.common import squared_distances
+
+    a, b = torch.randn(5, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    torch.testing.assert_close(squared_distances(a, b), torch.cdist(a, b).pow(2))
+    torch.testing.assert_close(squared_distances(a), torch.cdist(a, a).pow(2))
+
+
+def test_calling_an_estimator_samples():
+    estimator = make_estimator("relaxed", 2, tau=0.5)
+    logits = torch.randn(3, 6)
+    a = estimator(logits, generator=torch.Generator().manual_seed(1))
+    b = estimator.sample(logits, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a.khot, b.khot)
+
+
+def test_value_checks_can_be_switched_off_and_structural_checks_stay():
+    import subsetgrad
+
+    estimator = make_estimator("relaxed", 2, tau=0.5)
+    bad = torch.tensor([[0.0, float("nan"), 1.0, 2.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        estimator(bad)
+    with subsetgrad.validation(False):
+        assert not subsetgrad.validation_enabled()
+        estimator(bad)  # no value check, no host synchronisation
+        with pytest.raises(ValueError, match="floating-point"):
+            estimator(torch.zeros(1, 4, dtype=torch.long))
+    assert subsetgrad.validation_enabled()
+
+
+def test_estimator_lookup_by_name():
+    import subsetgrad
+
+    assert subsetgrad.estimator_class("relaxed").biased
+    assert subsetgrad.takes_temperature("relaxed") and not subsetgrad.takes_temperature("reinforce_loo")
+    with pytest.raises(ValueError, match="unknown estimator"):
+        subsetgrad.estimator_class("nope")

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from subsetgrad import gpu_slots
-from subsetgrad.gpu_slots import GpuSlotError, activate_profile, claim, detect_gpus
+from subsetgrad.bench import gpu_slots
+from subsetgrad.bench.gpu_slots import GpuSlotError, activate_profile, claim, detect_gpus
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-MODULE = REPO / "src/subsetgrad/gpu_slots.py"
+MODULE = REPO / "src/subsetgrad/bench/gpu_slots.py"
 
 
 @pytest.fixture(autouse=True)

@@ -1,22 +1,32 @@
-"""Deep stochastic kNN (issue 5): blocked kNN search, the training step per estimator,
+"""Deep stochastic kNN: blocked kNN search, the training step per estimator,
 resume, config checks."""
 import math
 
 import numpy as np
 import pytest
 import torch
-
-from subsetgrad import available_estimators
-from subsetgrad.config import ConfigError, validate_config
-from subsetgrad.data import prepare_dataset
-from subsetgrad.experiments.knn import (build_embedding_net, knn_search, planned_runs, run_baselines,
-                                        squared_distances, train_knn_run)
-from subsetgrad.experiments.knn.neighbours import block_shape, knn_predict
-from subsetgrad.experiments.knn.plan import build_estimator
-from subsetgrad.experiments.knn.train import (CROP_PADDING, augment, channel_statistics, check_images,
-                                              draw_candidates, embed, neighbour_loss)
-
 from test_workflow import REPO
+
+from subsetgrad import available_estimators, takes_temperature
+from subsetgrad.bench.config import ConfigError, validate_config
+from subsetgrad.bench.data import prepare_dataset
+from subsetgrad.bench.experiments.common import squared_distances
+from subsetgrad.bench.experiments.knn import (
+    build_embedding_net,
+    knn_search,
+    planned_runs,
+    run_baselines,
+    train_knn_run,
+)
+from subsetgrad.bench.experiments.knn.evaluate import block_shape, embed, knn_predict
+from subsetgrad.bench.experiments.knn.train import (
+    CROP_PADDING,
+    augment,
+    channel_statistics,
+    check_images,
+    draw_candidates,
+    neighbour_loss,
+)
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 ESTIMATORS = ["relaxed", "straight_through", "neuralsort", "concrete", "reinforce_loo", "reinforce"]
@@ -160,7 +170,7 @@ def test_training_improves_test_accuracy_over_untrained_net(estimator, digits, t
     over the untrained net, seeds 0-3: relaxed, straight_through 0.042-0.056; neuralsort
     0.042-0.059; concrete 0.033-0.059; reinforce_loo 0.042-0.061; reinforce (lr 1e-4)
     0.020-0.025. We require 0.01 (4 images), half the smallest measured value."""
-    tau = 1.0 if "tau" in type(build_estimator(tiny_task(), estimator, None)).option_names else None
+    tau = 1.0 if takes_temperature(estimator) else None
     rows, curve, best = train_knn_run(digits, tiny_task(), "digits", estimator, tau, 0,
                                       tmp_path / "ckpt.pt", progress=False)
     r = {row["metric"]: row["value"] for row in rows}
@@ -198,7 +208,7 @@ def test_bad_images_are_rejected_with_a_clear_message():
 
 def test_feature_vectors_train_with_the_mlp(digits, tmp_path):
     """Bring-your-own data may be feature vectors [N, D]: they run as [N, D, 1, 1]."""
-    from subsetgrad.data import Dataset
+    from subsetgrad.bench.data import Dataset
 
     flat = Dataset("flat", {k: (v.reshape(len(v), -1) if k.startswith("x_") else v)
                             for k, v in digits.arrays.items()}, {})
@@ -250,7 +260,7 @@ def test_planned_runs_give_untempered_estimators_one_run():
 
 
 def test_run_config_holds_only_what_the_run_depends_on():
-    from subsetgrad.experiments.knn.plan import checkpoint_path, run_config
+    from subsetgrad.bench.experiments.knn.plan import checkpoint_path, run_config
 
     task = tiny_task(estimator_options={"reinforce_loo": {"num_samples": 3}})
     other = {**task, "lr_by_estimator": {"reinforce": 0.5}, "estimators": ["relaxed"],
@@ -338,7 +348,7 @@ def test_channel_statistics_follow_the_config():
 def test_default_settings_keep_the_run_config_and_its_checkpoint_name():
     """The new settings at their defaults leave a run's config (and so its checkpoint's hash)
     as it was before they existed; any other value changes it."""
-    from subsetgrad.experiments.knn.plan import checkpoint_path, run_config
+    from subsetgrad.bench.experiments.knn.plan import checkpoint_path, run_config
 
     task = tiny_task()
     defaults = {**task, "normalization": {"digits": "train_stats"}, "augmentation": {"mnist": ["random_crop"]},
@@ -376,7 +386,7 @@ def test_authors_settings_train_deterministically(digits, tmp_path):
 
 
 def test_augmentation_of_feature_vectors_is_an_error(digits, tmp_path):
-    from subsetgrad.data import Dataset
+    from subsetgrad.bench.data import Dataset
 
     flat = Dataset("flat", {k: (v.reshape(len(v), -1) if k.startswith("x_") else v)
                             for k, v in digits.arrays.items()}, {})
@@ -386,7 +396,7 @@ def test_augmentation_of_feature_vectors_is_an_error(digits, tmp_path):
 
 
 def test_steps_per_epoch_may_be_given_per_dataset():
-    from subsetgrad.experiments.knn.plan import run_config, steps_per_epoch
+    from subsetgrad.bench.experiments.knn.plan import run_config, steps_per_epoch
 
     task = tiny_task(nets={"digits": "mlp", "other": "mlp"}, steps_per_epoch={"digits": 7})
     assert steps_per_epoch(task, "digits") == 7
@@ -396,7 +406,7 @@ def test_steps_per_epoch_may_be_given_per_dataset():
 
 
 def test_epochs_may_be_given_per_dataset():
-    from subsetgrad.experiments.knn.plan import epochs, run_config
+    from subsetgrad.bench.experiments.knn.plan import epochs, run_config
 
     task = tiny_task(nets={"digits": "mlp", "other": "mlp"}, epochs={"digits": 2, "other": 5})
     assert epochs(task, "digits") == 2 and epochs(task, "other") == 5

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from subsetgrad.experiments.knn import build_embedding_net
+from subsetgrad.bench.experiments.knn import build_embedding_net
 
 
 def conv(c_in, c_out, kernel, bias):

@@ -1,30 +1,26 @@
 """The kNN rules end to end on the test profile, in a copy of the workflow: outputs,
-table, figures, and a rerun that resumes from the kept checkpoint."""
-import shutil
-
+merged metrics, figures, and a rerun that resumes from the kept checkpoint."""
 import pandas as pd
 import pytest
-
-from test_workflow import REPO, snakemake
+from conftest import run_snakemake
 
 KNN = "results/test/knn"
 
 
 @pytest.mark.slow
-def test_knn_rules_produce_table_and_resume(tmp_path):
-    work = tmp_path / "wf"
-    shutil.copytree(REPO, work, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "results", ".snakemake", "data", "__pycache__", ".hypothesis"))
-    targets = [f"{KNN}/accuracy.md", f"{KNN}/accuracy.png", f"{KNN}/curves.png"]
-    result = snakemake("--cores", "2", "--configfile", "config/test.yaml", "--", *targets, cwd=work)
+def test_knn_rules_produce_metrics_figures_and_resume(workflow_copy):
+    work = workflow_copy
+    targets = [f"{KNN}/metrics.csv", f"{KNN}/accuracy.png", f"{KNN}/curves.png"]
+    result = run_snakemake(work, "--cores", "2", "--configfile", "config/test.yaml", "--", *targets)
     assert result.returncode == 0, result.stderr[-5000:]
     out = work / KNN
 
-    table = pd.read_csv(out / "accuracy.csv")
-    assert sorted(table.estimator) == ["pca10", "raw_pixels", "reinforce", "relaxed"]
-    assert table.test_accuracy_mean.between(0, 1).all()
-    assert (table.loc[table.kind == "baseline", "test_accuracy_mean"] > 0.9).all()
     metrics = pd.read_csv(out / "metrics.csv")
+    test = metrics[metrics.metric == "test_accuracy"]
+    assert sorted(test.estimator) == ["pca10", "raw_pixels", "reinforce", "relaxed"]
+    assert test.value.between(0, 1).all()
+    baselines = test[test.seed.isna()]
+    assert sorted(baselines.estimator) == ["pca10", "raw_pixels"] and (baselines.value > 0.9).all()
     assert {"val_accuracy", "test_accuracy", "untrained_val_accuracy"} <= set(metrics.metric)
     assert (metrics.task == "knn").all()
     curve = pd.read_csv(out / "digits/relaxed/tau1/seed0/curve.csv")
@@ -39,8 +35,8 @@ def test_knn_rules_produce_table_and_resume(tmp_path):
     run_dir = out / "digits/relaxed/tau1/seed0"
     before = pd.read_csv(run_dir / "metrics.csv")
     (run_dir / "metrics.csv").unlink()
-    result = snakemake("--cores", "1", "--configfile", "config/test.yaml", "--",
-                       f"{KNN}/digits/relaxed/tau1/seed0/metrics.csv", cwd=work)
+    result = run_snakemake(work, "--cores", "1", "--configfile", "config/test.yaml", "--",
+                           f"{KNN}/digits/relaxed/tau1/seed0/metrics.csv")
     assert result.returncode == 0, result.stderr[-5000:]
     log = (work / "results/test/logs/knn/train_digits_relaxed_tau1_seed0.log").read_text()
     assert "resumed from" in log

@@ -1,4 +1,4 @@
-"""L2X (issue 4): synthetic data, metrics against hand-computed cases, learning per estimator,
+"""L2X: synthetic data, metrics against hand-computed cases, learning per estimator,
 resumption, text models, and the run plan."""
 import math
 
@@ -6,15 +6,33 @@ import numpy as np
 import pytest
 import torch
 
-from subsetgrad.data import DATASETS, prepare_dataset
-from subsetgrad.data.l2x_synthetic import generate
-from subsetgrad.experiments.l2x.evaluate import (median_true_rank, posthoc_accuracy, true_positive_rate,
-                                                 unit_ranks, wilson_interval)
-from subsetgrad.experiments.l2x.models import (build_approximator, build_black_box, build_explainer,
-                                               keep_units, model_spec)
-from subsetgrad.experiments.l2x.plan import build_estimator, estimator_takes_tau, planned_runs
-from subsetgrad.experiments.l2x.run import load_black_box, run_black_box, run_explainer
-from subsetgrad.experiments.l2x.train import Settings, train_explainer
+from subsetgrad import takes_temperature
+from subsetgrad.bench.data import DATASETS, prepare_dataset
+from subsetgrad.bench.data.l2x_synthetic import generate
+from subsetgrad.bench.experiments.common import build_estimator, tau_label
+from subsetgrad.bench.experiments.l2x.evaluate import (
+    median_true_rank,
+    posthoc_accuracy,
+    true_positive_rate,
+    unit_ranks,
+    wilson_interval,
+)
+from subsetgrad.bench.experiments.l2x.networks import (
+    build_approximator,
+    build_black_box,
+    build_explainer,
+    keep_units,
+    model_spec,
+)
+from subsetgrad.bench.experiments.l2x.plan import planned_runs
+from subsetgrad.bench.experiments.l2x.train import (
+    Settings,
+    load_black_box,
+    make_optimizer,
+    run_black_box,
+    run_explainer,
+    train_explainer,
+)
 
 CPU = torch.device("cpu")
 SIX = ["relaxed", "straight_through", "reinforce", "reinforce_loo", "concrete", "neuralsort"]
@@ -170,7 +188,7 @@ def test_every_estimator_trains_the_explainer(xor_task, tmp_path, estimator):
     approximator learns, from whatever units the untrained explainer picks) 0.002-0.013.
     We require 0.02 (the run itself uses seed 0)."""
     data, black_box = xor_task
-    tau = "0.5" if estimator_takes_tau(estimator) else "none"
+    tau = tau_label(0.5 if takes_temperature(estimator) else None)
     result = run_explainer(data, black_box.checkpoint, TINY, estimator, tau, 0, CPU,
                            tmp_path / "resume.pt", num_examples=2)
     loss = result.curve.train_loss
@@ -182,7 +200,7 @@ def test_every_estimator_trains_the_explainer(xor_task, tmp_path, estimator):
     assert "<span" not in result.extras["examples_html"] and "class='sel" in result.extras["examples_html"]
     rows = {r["metric"]: r for r in result.metrics}
     assert rows["posthoc_accuracy"]["estimator"] == estimator
-    assert math.isnan(rows["posthoc_accuracy"]["tau"]) == (tau == "none")
+    assert math.isnan(rows["posthoc_accuracy"]["tau"]) == (tau == "notau")
 
 
 def test_relaxed_explainer_finds_the_xor_features(xor_task, tmp_path):
@@ -193,7 +211,7 @@ def test_relaxed_explainer_finds_the_xor_features(xor_task, tmp_path):
     We assert a gap of 2.0.
     """
     data, black_box = xor_task
-    result = run_explainer(data, black_box.checkpoint, TINY, "relaxed", "0.5", 0, CPU,
+    result = run_explainer(data, black_box.checkpoint, TINY, "relaxed", "tau0.5", 0, CPU,
                            tmp_path / "resume.pt", num_examples=0)
     random_rank = _metric(black_box, "median_rank", "random_selection")
     assert _metric(result, "median_rank") < random_rank - 2.0
@@ -222,7 +240,7 @@ def test_explainer_training_resumes_bit_for_bit(xor_task, tmp_path):
 # ----------------------------------------------------------------------------- text models
 def _toy_text(modality: str, n: int = 240, seed: int = 0):
     """Token data whose label is whether token 5 occurs (units: words or sentences)."""
-    from subsetgrad.data import Dataset
+    from subsetgrad.bench.data import Dataset
 
     rng = np.random.default_rng(seed)
     shape = (n, 12) if modality == "words" else (n, 4, 6)
@@ -260,7 +278,7 @@ def test_text_run_end_to_end_never_selects_padding(modality, tmp_path):
     settings = {"k": 1, "black_box": {"epochs": 2, "batch_size": 40, "lr": 1e-2},
                 "explainer": {"epochs": 2, "batch_size": 40, "lr": 1e-2, "optimizer": "rmsprop"}}
     black_box = run_black_box(data, settings, 0, CPU, tmp_path / "bb.pt")
-    result = run_explainer(data, black_box.checkpoint, settings, "relaxed", "1", 0, CPU,
+    result = run_explainer(data, black_box.checkpoint, settings, "relaxed", "tau1", 0, CPU,
                            tmp_path / "ex.pt", num_examples=3)
     page = result.extras["examples_html"]
     assert page.count("class='ex'") == 3 and "<span class='sel'>" in page and "w" in page
@@ -274,50 +292,118 @@ def test_planned_runs_give_untempered_estimators_one_run():
     task = {"datasets": ["a", "b"], "estimators": ["relaxed", "reinforce"], "temperatures": [0.5, 2]}
     runs = planned_runs(task, [0, 1])
     assert len(runs) == 2 * (2 + 1) * 2
-    assert {r["tau"] for r in runs if r["estimator"] == "reinforce"} == {"none"}
-    assert {r["tau"] for r in runs if r["estimator"] == "relaxed"} == {"0.5", "2"}
+    assert {r["tau"] for r in runs if r["estimator"] == "reinforce"} == {"notau"}
+    assert {r["tau"] for r in runs if r["estimator"] == "relaxed"} == {"tau0.5", "tau2"}
 
 
-def test_build_estimator_refuses_mismatched_temperatures():
+def test_a_mismatched_temperature_label_fails_before_training(xor_task, tmp_path):
+    data, black_box = xor_task
     with pytest.raises(ValueError, match="takes a temperature"):
-        build_estimator("relaxed", 2, "none")
+        run_explainer(data, black_box.checkpoint, TINY, "relaxed", "notau", 0, CPU, tmp_path / "a.pt")
     with pytest.raises(ValueError, match="takes no temperature"):
-        build_estimator("reinforce", 2, "0.5")
-    assert build_estimator("relaxed", 2, "0.25").tau == 0.25
+        run_explainer(data, black_box.checkpoint, TINY, "reinforce", "tau0.5", 0, CPU, tmp_path / "b.pt")
+    with pytest.raises(ValueError, match="temperature label '0.5'"):  # the old, bare label
+        run_explainer(data, black_box.checkpoint, TINY, "relaxed", "0.5", 0, CPU, tmp_path / "c.pt")
+    assert not any(tmp_path.iterdir())
 
 
 # ----------------------------------------------------------------------------- optimisers
-@pytest.mark.parametrize("name", ["adam", "rmsprop"])
-def test_optimizers_match_torch_optim_and_resume(name):
-    from subsetgrad.experiments.l2x.optim import make_optimizer
+def _keras_rmsprop(p, grads, lr, rho=0.9, eps=1e-7):
+    """Keras's RMSprop, as written there: a = rho a + (1 - rho) g^2; p -= lr g / (sqrt(a) + eps)."""
+    a = torch.zeros_like(p)
+    for g in grads:
+        a = rho * a + (1 - rho) * g * g
+        p = p - lr * g / (torch.sqrt(a) + eps)
+    return p
 
-    def reference(params):
-        if name == "adam":
-            return torch.optim.Adam(params, lr=1e-2, eps=1e-8)
-        return torch.optim.RMSprop(params, lr=1e-2, alpha=0.9, eps=1e-7)  # Keras's RMSprop defaults
 
+def _adam(p, grads, lr, b1=0.9, b2=0.999, eps=1e-8):
+    """Kingma & Ba's Adam: p -= lr m_hat / (sqrt(v_hat) + eps) with bias-corrected moments."""
+    m, v = torch.zeros_like(p), torch.zeros_like(p)
+    for t, g in enumerate(grads, 1):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        p = p - lr * (m / (1 - b1 ** t)) / (torch.sqrt(v / (1 - b2 ** t)) + eps)
+    return p
+
+
+@pytest.mark.parametrize("name, reference", [("rmsprop", _keras_rmsprop), ("adam", _adam)])
+def test_optimizers_follow_their_update_equations_in_float64(name, reference):
+    torch.manual_seed(0)
+    start = torch.randn(7, dtype=torch.float64)
+    # gradients of very different scales, so that eps and the moment averages all matter
+    grads = [torch.randn(7, dtype=torch.float64) * 10.0 ** torch.randint(-4, 2, (7,)) for _ in range(6)]
+    p = torch.nn.Parameter(start.clone())
+    opt = make_optimizer(name, [p], 1e-2)
+    for g in grads:
+        p.grad = g.clone()
+        opt.step()
+    torch.testing.assert_close(p.detach(), reference(start, grads, 1e-2), rtol=1e-12, atol=1e-15)
+
+
+def test_rmsprop_is_torchs_in_the_keras_form():
+    opt = make_optimizer("rmsprop", [torch.nn.Parameter(torch.zeros(2))], 1e-3)
+    assert isinstance(opt, torch.optim.RMSprop)
+    group = opt.param_groups[0]
+    assert (group["alpha"], group["eps"], group["momentum"], group["centered"], group["weight_decay"]) \
+        == (0.9, 1e-7, 0.0, False, 0.0)
+
+
+def test_rmsprop_training_is_the_keras_update_bit_for_bit():
+    """A float32 training loop with the torch optimiser ends with exactly the weights of the
+    Keras update written out (the operations of the hand-written optimiser it replaced, in
+    its order), so RMSprop runs keep their results."""
     torch.manual_seed(0)
     ours, theirs = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
     theirs.load_state_dict(ours.state_dict())
-    opt_ours, opt_theirs = make_optimizer(name, ours.parameters(), 1e-2), reference(theirs.parameters())
+    opt = make_optimizer("rmsprop", ours.parameters(), 1e-2)
+    squares = [torch.zeros_like(p) for p in theirs.parameters()]
+    x = torch.randn(16, 4)
+    for _ in range(20):
+        opt.zero_grad()
+        (ours(x) ** 2).mean().backward()
+        opt.step()
+        theirs.zero_grad()
+        (theirs(x) ** 2).mean().backward()
+        with torch.no_grad():
+            for p, a in zip(theirs.parameters(), squares):
+                a.mul_(0.9).addcmul_(p.grad, p.grad, value=0.1)
+                p.addcdiv_(p.grad, a.sqrt().add_(1e-7), value=-1e-2)
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["adam", "keras_adam", "rmsprop"])
+def test_optimizer_state_round_trip_changes_nothing(name):
+    torch.manual_seed(0)
+    ours, theirs = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    theirs.load_state_dict(ours.state_dict())
+    opt_ours = make_optimizer(name, ours.parameters(), 1e-2)
+    opt_theirs = make_optimizer(name, theirs.parameters(), 1e-2)
     x = torch.randn(16, 4)
     for step in range(6):
         for model, opt in ((ours, opt_ours), (theirs, opt_theirs)):
             opt.zero_grad()
             (model(x) ** 2).mean().backward()
             opt.step()
-        if step == 2:  # a checkpoint round trip in the middle changes nothing
+        if step == 2:  # a checkpoint round trip in the middle, as a resumed job does
             state = opt_ours.state_dict()
             opt_ours = make_optimizer(name, ours.parameters(), 1e-2)
             opt_ours.load_state_dict(state)
     for a, b in zip(ours.parameters(), theirs.parameters()):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="unknown optimizer"):
-        make_optimizer("sgd", ours.parameters(), 1e-2)
+        assert torch.equal(a, b)
+
+
+def test_make_optimizer_refuses_unknown_names_and_frozen_models():
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
+        make_optimizer("sgd", model.parameters(), 1e-2)
+    model.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        make_optimizer("adam", model.parameters(), 1e-2)
 
 
 def test_steps_per_epoch_cuts_an_epoch_to_that_many_fresh_batches():
-    from subsetgrad.experiments.l2x.train import _batches
+    from subsetgrad.bench.experiments.l2x.train import _batches
 
     full = list(_batches(10, 3, torch.Generator().manual_seed(0)))
     cut = list(_batches(10, 3, torch.Generator().manual_seed(0), steps=2))

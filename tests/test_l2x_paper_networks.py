@@ -22,11 +22,16 @@ import numpy as np
 import pytest
 import torch
 
-from subsetgrad.data import Dataset
-from subsetgrad.experiments.l2x.models import build_approximator, build_black_box, build_explainer
-from subsetgrad.experiments.l2x.optim import make_optimizer
-from subsetgrad.experiments.l2x.run import run_black_box, run_explainer
-from subsetgrad.experiments.l2x.train import Settings, explain, train_black_box
+from subsetgrad.bench.data import Dataset
+from subsetgrad.bench.experiments.l2x.evaluate import explain
+from subsetgrad.bench.experiments.l2x.networks import build_approximator, build_black_box, build_explainer
+from subsetgrad.bench.experiments.l2x.train import (
+    Settings,
+    make_optimizer,
+    run_black_box,
+    run_explainer,
+    train_black_box,
+)
 
 CPU = torch.device("cpu")
 WORD_VOCAB = 5000        # max_features
@@ -169,19 +174,22 @@ def test_keras_initialisation():
 
 
 def test_keras_adam_follows_the_keras_update():
+    """Keras 2.2.4's Adam, written as there (eps on sqrt(v) before the bias correction, which
+    ``torch.optim.Adam`` cannot express), in float64 over a few steps."""
     torch.manual_seed(0)
-    p = torch.nn.Parameter(torch.randn(5))
+    p = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))
     opt = make_optimizer("keras_adam", [p], 1e-3)
-    ref, m, v = p.detach().clone().double(), torch.zeros(5).double(), torch.zeros(5).double()
+    ref, m, v = p.detach().clone(), torch.zeros(5, dtype=torch.float64), torch.zeros(5, dtype=torch.float64)
     for t in range(1, 6):
-        grad = torch.randn(5)
-        p.grad = grad.clone()
+        # small gradients, where eps before or after the correction differ visibly
+        g = torch.randn(5, dtype=torch.float64) * 1e-6
+        p.grad = g.clone()
         opt.step()
-        g = grad.double()
         m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
         lr_t = 1e-3 * math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
         ref = ref - lr_t * m / (v.sqrt() + 1e-7)
-    torch.testing.assert_close(p.detach().double(), ref, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(p.detach(), ref, rtol=1e-12, atol=1e-15)
+    assert isinstance(opt, torch.optim.Optimizer)
 
 
 def _toy_words(n=240, seed=0) -> Dataset:
@@ -218,7 +226,7 @@ def test_explainer_may_select_padding_and_keeps_lowest_val_loss(tmp_path):
                 "explainer": {"epochs": 3, "batch_size": 40, "lr": 1e-2, "optimizer": "rmsprop",
                               "checkpoint": "val_loss", "select_padding": True}}
     black_box = run_black_box(data, settings, 0, CPU, tmp_path / "bb.pt")
-    result = run_explainer(data, black_box.checkpoint, settings, "relaxed", "1", 0, CPU,
+    result = run_explainer(data, black_box.checkpoint, settings, "relaxed", "tau1", 0, CPU,
                            tmp_path / "ex.pt", num_examples=2)
     curve = result.curve
     best = {r["metric"]: r["value"] for r in result.metrics}["best_epoch"]
@@ -233,7 +241,7 @@ def test_explainer_may_select_padding_and_keeps_lowest_val_loss(tmp_path):
 
 
 def test_sentence_black_box_computes_blank_sentences_once_with_the_same_outputs_and_gradients():
-    from subsetgrad.experiments.l2x.models import HierarchicalLSTMBlackBox, _final_states
+    from subsetgrad.bench.experiments.l2x.networks import HierarchicalLSTMBlackBox, _final_states
 
     torch.manual_seed(0)
     net = HierarchicalLSTMBlackBox(50, 2, embed=8, hidden=6, pooling="final", single_bias=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from subsetgrad.config import validate_config
+from subsetgrad.bench.config import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 

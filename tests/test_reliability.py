@@ -20,10 +20,8 @@ its outputs behind.
 """
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -31,11 +29,10 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import SNAKEMAKE, copy_workflow, run_snakemake, snakemake_env
 
-from subsetgrad.training import TrainingRun
+from subsetgrad.bench.training import TrainingRun
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 EPOCHS, STEPS = 4, 100
 OVERLAY = {
     "device": "cpu",
@@ -45,7 +42,7 @@ OVERLAY = {
 # One training (or sampling) rule per task keeps the two runs to seconds.
 UNTIL = ["synthetic_sample", "study_gradients", "l2x_explainer", "tsne_reference", "knn_train"]
 KNN_RUN = "results/test/knn/digits/relaxed/tau1/seed0"
-# seed<s>-<hash of the run's settings>.pt (subsetgrad.experiments.knn.plan.checkpoint_path)
+# seed<s>-<hash of the run's settings>.pt (subsetgrad.bench.experiments.knn.plan.checkpoint_path)
 KNN_CHECKPOINT_DIR = "results/test/knn/checkpoints/digits/relaxed/tau1"
 
 
@@ -61,7 +58,7 @@ POISON = '''\
 import os
 
 if os.environ.get("SUBSETGRAD_TEST_NAN_AFTER_CALLS"):
-    from subsetgrad.experiments.knn import train as _train
+    from subsetgrad.bench.experiments.knn import train as _train
 
     _clean, _calls = _train.neighbour_loss, [0]
     _limit = int(os.environ["SUBSETGRAD_TEST_NAN_AFTER_CALLS"])
@@ -76,25 +73,14 @@ if os.environ.get("SUBSETGRAD_TEST_NAN_AFTER_CALLS"):
 
 
 def _copy_workflow(dest: Path) -> Path:
-    shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "results", ".snakemake", "data", "__pycache__", ".hypothesis",
-        ".pytest_cache", "benchmarks"))
+    copy_workflow(dest, "benchmarks")  # the package's micro-benchmarks play no part in a run
     (dest / "overlay.yaml").write_text(yaml.safe_dump(OVERLAY))
     return dest
 
 
-def _command(*extra, until=UNTIL):
-    return [SNAKEMAKE, "--cores", "2", "--configfile", "config/test.yaml", "overlay.yaml",
-            "--until", *until, *extra]
-
-
-def _env(**extra):
-    return {**os.environ, "PYTHONWARNINGS": "ignore", **extra}
-
-
-def _run(work: Path, *args, **env) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), cwd=work, capture_output=True, text=True, timeout=900,
-                          env=_env(**env), stdin=subprocess.DEVNULL)
+def _arguments(*extra, until=UNTIL) -> list[str]:
+    """Snakemake's arguments for the test profile with the overlay, up to ``until``."""
+    return ["--cores", "2", "--configfile", "config/test.yaml", "overlay.yaml", "--until", *until, *extra]
 
 
 def _processes_in(folder: Path) -> list[int]:
@@ -134,7 +120,7 @@ def _comparable(path: Path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
     work = _copy_workflow(tmp_path_factory.mktemp("run_a") / "wf")
-    result = _run(work, *_command())
+    result = run_snakemake(work, *_arguments())
     assert result.returncode == 0, result.stderr[-5000:]
     return work
 
@@ -143,8 +129,8 @@ def uninterrupted(tmp_path_factory) -> Path:
 def killed_then_resumed(tmp_path_factory) -> dict:
     work = _copy_workflow(tmp_path_factory.mktemp("run_b") / "wf")
     with open(work / "first_attempt.log", "w") as log:
-        run = subprocess.Popen(_command(), cwd=work, stdout=log, stderr=subprocess.STDOUT,
-                               env=_env(), stdin=subprocess.DEVNULL, start_new_session=True)
+        run = subprocess.Popen([SNAKEMAKE, *_arguments()], cwd=work, stdout=log, stderr=subprocess.STDOUT,
+                               env=snakemake_env(), stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 600
         while _knn_checkpoint(work) is None and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -160,9 +146,9 @@ def killed_then_resumed(tmp_path_factory) -> dict:
         "outputs_after_kill": sorted(os.listdir(work / KNN_RUN)) if (work / KNN_RUN).is_dir() else [],
     }
     # What a user does after a kill: release Snakemake's lock, run the same command again.
-    unlock = _run(work, *_command("--unlock"))
+    unlock = run_snakemake(work, *_arguments("--unlock"))
     assert unlock.returncode == 0, unlock.stderr[-3000:]
-    rerun = _run(work, *_command())
+    rerun = run_snakemake(work, *_arguments())
     assert rerun.returncode == 0, rerun.stderr[-5000:]
     state["rerun_log"] = rerun.stdout + rerun.stderr
     return state
@@ -212,9 +198,9 @@ def test_nan_loss_stops_the_job_naming_where_and_keeps_the_last_checkpoint(tmp_p
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(POISON)
     # neighbour_loss runs twice per step (surrogate, then the logged loss): NaN from epoch 1, step 0
-    result = _run(work, *_command(until=["knn_train"]),
-                  PYTHONPATH=f"{inject}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-                  SUBSETGRAD_TEST_NAN_AFTER_CALLS=str(2 * STEPS))
+    result = run_snakemake(work, *_arguments(until=["knn_train"]), env={
+        "PYTHONPATH": f"{inject}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "SUBSETGRAD_TEST_NAN_AFTER_CALLS": str(2 * STEPS)})
     assert result.returncode != 0, "the poisoned run succeeded"
     log = (work / KNN_LOG).read_text()
     assert re.search(r"NonFiniteLossError: loss became nan at epoch 1, step 0 \(dataset=digits, "

@@ -1,4 +1,4 @@
-"""Results tables, aggregation, published numbers and the README paste (issue 7).
+"""Results tables, aggregation, published numbers and the README paste.
 
 The hand-made metrics below have known means and standard deviations, so every
 printed number can be checked against arithmetic done here, not by the code under test.
@@ -8,13 +8,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_snakemake
 
-from subsetgrad.metrics import METRIC_COLUMNS, write_metrics
-from subsetgrad.results import MISSING, collect_metrics, published, summary_table
-from subsetgrad.results.aggregate import MetricsFileError, read_metrics
-from subsetgrad.results.specs import TASK_RESULTS, build_table, table_names, tsne_frame
-from subsetgrad.results.summary import BEGIN, END, paste_between_markers
-from subsetgrad.results.tables import NOT_APPLICABLE
+from subsetgrad.bench.metrics import METRIC_COLUMNS, write_metrics
+from subsetgrad.bench.results import MISSING, collect_metrics, published, summary_table
+from subsetgrad.bench.results.aggregate import MetricsFileError, read_metrics
+from subsetgrad.bench.results.specs import TASK_RESULTS, build_table, table_names, tsne_frame
+from subsetgrad.bench.results.summary import BEGIN, END, paste_between_markers
+from subsetgrad.bench.results.tables import NOT_APPLICABLE
 
 
 def _rows(task, dataset, estimator, tau, values, metric="accuracy", seeds=None):
@@ -60,7 +61,7 @@ def test_bold_winner_per_column_max_and_min(hand_made):
     assert table.cells.loc[table.cells.best, ["estimator", "tau", "dataset"]].values.tolist() == [
         ["A", "1", "d1"], ["B", NOT_APPLICABLE, "d2"]]
     assert "**0.900 ± 0.100** (3)" in table.to_markdown()
-    assert r"\textbf{0.900 $\pm$ 0.100}" in table.to_latex()
+    assert r"\textbf{0.900 $\pm$ 0.100 {\scriptsize (3)}}" in table.to_latex()
     lowest = _table(hand_made, better="min")
     assert sorted(lowest.cells.loc[lowest.cells.best, ["estimator", "dataset"]].values.tolist()) == [
         ["A", "d2"], ["B", "d1"]]
@@ -130,6 +131,17 @@ def test_latex_is_booktabs(hand_made):
     tex = _table(hand_made).to_latex()
     for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}{llrr}"):
         assert command in tex
+
+
+def test_latex_escapes_text_and_rules_off_published_rows(hand_made):
+    reference = pd.DataFrame([{"method": "Chen_2018", "dataset": "d1", "value": 0.85, "relation": "<=",
+                               "source": "A & B"}])
+    tex = _table(hand_made, published=reference, title="50% of τ_1", notes=["#runs {x}"]).to_latex()
+    assert r"\caption{50\% of $\tau$\_1}" in tex and r"\label{tab:t}" in tex
+    assert r"\#runs \{x\}" in tex and r"A \& B" in tex
+    # the published row opens with a rule and is never bold
+    assert "\n" + r"\midrule Chen\_2018 [published] & -- & $\leq$ 0.85 & -- \\" in tex
+    assert tex.count(r"\textbf{") == 2
 
 
 def test_write_tables_writes_four_formats(hand_made, tmp_path):
@@ -229,33 +241,21 @@ def _merged(base: dict, over: dict) -> dict:
 
 
 @pytest.mark.slow
-def test_report_on_the_test_profile_contains_every_figure_and_table(tmp_path):
+def test_report_on_the_test_profile_contains_every_figure_and_table(workflow_copy):
     """Run (part of) the test profile in a copy of the workflow, then `snakemake --report`:
     every figure (PNG) and table the run wrote is in the self-contained HTML."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
     import yaml
 
-    repo = Path(__file__).resolve().parents[1]
-    work = tmp_path / "wf"
-    shutil.copytree(repo, work, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "results", ".snakemake", "data", "__pycache__", ".hypothesis"))
+    work = workflow_copy
     # the test profile without its slowest tasks (t-SNE trains nine networks), to keep this short
     config = _merged(yaml.safe_load((work / "config/config.yaml").read_text()),
                      yaml.safe_load((work / "config/test.yaml").read_text()))
     config["tasks"] = {t: v for t, v in config["tasks"].items() if t in REPORT_TEST_TASKS}
     (work / "config/config.yaml").write_text(yaml.safe_dump(config))
-    snakemake = [str(Path(sys.executable).parent / "snakemake")]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    run = subprocess.run([*snakemake, "--cores", "2"], cwd=work, capture_output=True, text=True, env=env)
+    run = run_snakemake(work, "--cores", "2", timeout=None)
     assert run.returncode == 0, run.stderr[-5000:]
     report = work / "results/test/report.html"
-    made = subprocess.run([*snakemake, "--report", str(report)], cwd=work, capture_output=True, text=True,
-                          env=env)
+    made = run_snakemake(work, "--report", report)
     assert made.returncode == 0, made.stderr[-5000:]
     html = report.read_text()
     out = work / "results/test"

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from subsetgrad.results.document import job_wall_times, write_results_document
+from subsetgrad.bench.results.document import job_wall_times, write_results_document
 
 
 def _png(path: Path, seed: int) -> Path:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import REPO, run_snakemake
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 SLURM_UP, SLURM_DOWN = REPO / ".ci/slurm-up.sh", REPO / ".ci/slurm-down.sh"
 CANNOT_SET_UP = 77  # slurm-up.sh's exit status for "not possible on this machine"
 
@@ -42,26 +41,18 @@ def slurm_cluster():
                            capture_output=True)
 
 
-def _copy_workflow(dest: Path) -> Path:
-    shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "results", ".snakemake", "data", "__pycache__", ".hypothesis",
-        ".pytest_cache"))
-    return dest
-
-
 @pytest.mark.slow
-def test_test_profile_runs_through_the_slurm_executor(slurm_cluster, tmp_path):
-    work = _copy_workflow(tmp_path / "wf")
+def test_test_profile_runs_through_the_slurm_executor(slurm_cluster, workflow_copy):
+    work = workflow_copy
     targets = ["results/test/synthetic/tv_distance.md",
                "results/test/synthetic/subset_distribution.png"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run(
-        [SNAKEMAKE, "--workflow-profile", "profiles/slurm", "--configfile", "config/test.yaml",
-         # a cluster without slurmdbd: no account to charge, job states from squeue
-         "--slurm-no-account", "--slurm-status-command", "squeue",
-         "--slurm-init-seconds-before-status-checks", "2", *targets],
-        cwd=work, capture_output=True, text=True, timeout=600, env=env, stdin=subprocess.DEVNULL)
+    # the SLURM jobs find snakemake and python on PATH: this environment's first
+    path = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = run_snakemake(
+        work, "--workflow-profile", "profiles/slurm", "--configfile", "config/test.yaml",
+        # a cluster without slurmdbd: no account to charge, job states from squeue
+        "--slurm-no-account", "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "2", *targets, timeout=600, env=path)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
 
@@ -83,11 +74,9 @@ def test_test_profile_runs_through_the_slurm_executor(slurm_cluster, tmp_path):
 @pytest.mark.slow
 def test_slurm_profile_gives_training_rules_their_resources(slurm_cluster):
     """A dry run with profiles/slurm: training jobs ask for the config's GPUs and more time."""
-    result = subprocess.run(
-        [SNAKEMAKE, "-n", "--workflow-profile", "profiles/slurm", "--configfile", "config/test.yaml",
-         "--config", "gpus_per_job=1", "--slurm-no-account", "--until", "knn_train"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    result = run_snakemake(
+        REPO, "-n", "--workflow-profile", "profiles/slurm", "--configfile", "config/test.yaml",
+        "--config", "gpus_per_job=1", "--slurm-no-account", "--until", "knn_train", timeout=300)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
     jobs = re.findall(r"rule knn_train:.*?resources: ([^\n]+)", log, flags=re.S)

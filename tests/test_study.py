@@ -1,22 +1,18 @@
 """The estimator study: its metrics, its own code path on unbiased estimators, config and workflow."""
 import math
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import REPO, run_snakemake
 
-from subsetgrad import available_estimators, cb_marginals
-from subsetgrad.config import ConfigError, validate_config
-from subsetgrad.experiments import study
-from subsetgrad.metrics import METRIC_COLUMNS, metrics_frame
+from subsetgrad import available_estimators, cb_marginals, takes_temperature
+from subsetgrad.bench.config import ConfigError, validate_config
+from subsetgrad.bench.experiments import study
+from subsetgrad.bench.metrics import METRIC_COLUMNS, metrics_frame
+from subsetgrad.bench.results.specs import build_table, expected_study_rows
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
 
@@ -54,6 +50,23 @@ def test_settings_sweep_each_estimators_own_temperature():
     assert [s.options() for s in by_name["reinforce"]] == [{}] and len(by_name["simple"]) == 1
     with pytest.raises(ValueError, match="unknown estimator"):
         study.settings_for(["nope"], [1.0])
+
+
+@pytest.mark.parametrize("name", available_estimators())
+def test_the_study_sweeps_an_option_exactly_for_estimators_with_a_temperature(name):
+    """One decision: the study sweeps a grid for the estimators the library says take a
+    temperature, and its tables expect exactly the settings it runs."""
+    option = study.study_swept_option(name)
+    assert (option is not None) == takes_temperature(name)
+    task = {"estimators": [name], "temperatures": [0.5, 2]}
+    runs = [(s.estimator, s.temperature) for s in study.settings_for([name], [0.5, 2])]
+    expected = expected_study_rows(task)
+    assert [e for e, _ in expected] == [e for e, _ in runs]
+    assert [t for _, t in runs] == ([0.5, 2.0] if option else [None])
+    if option is None:
+        assert all(math.isnan(t) for _, t in expected)
+    else:
+        assert [t for _, t in expected] == [0.5, 2.0]
 
 
 # --- the study's own code path cannot silently mis-measure --------------------------------------
@@ -103,7 +116,7 @@ def test_every_estimator_gradient_is_finite_on_extreme_logits(name, scale):
         assert torch.isfinite(grads).all() and per_gradient > 0
 
 
-# --- run, table, figures ------------------------------------------------------------------------
+# --- run, tables, figures ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_run():
     rows = []
@@ -124,22 +137,36 @@ def test_run_rows_are_tidy(tiny_run):
     assert tiny_run[tiny_run.estimator == "simple"].tau.isna().all()
 
 
-def test_table_labels_the_reference_family(tiny_run):
-    table = study.study_table(tiny_run)
-    own = table[table.own_family]
-    assert set(own.reference_family[own.estimator == "simple"]) == {"cb"}
-    assert set(own.reference_family[own.estimator == "reinforce"]) == {"pl_wor"}
-    assert len(table) == 2 * len(own) and (table.n_seeds == 2).all()
-    simple_linear = own[(own.estimator == "simple") & (own.dataset == "n6_k2_linear")].iloc[0]
-    assert simple_linear.bias < 1e-12 and simple_linear.variance < 1e-12  # SIMPLE is exact here
-    markdown = study.table_markdown(table)
-    assert "### n6_k2_linear" in markdown and "bias_other_family" in markdown and "lambda_=0.5" in markdown
+def test_own_family_means_use_each_estimators_target(tiny_run):
+    means = study.own_family_means(tiny_run)
+    # 6 settings x 2 problems, one row each (means over the 2 seeds)
+    assert len(means) == 6 * 2 and set(means.columns) >= {"bias", "variance"}
+    simple = means[(means.estimator == "simple") & (means.dataset == "n6_k2_linear")].iloc[0]
+    assert simple.bias < 1e-12 and simple.variance < 1e-12  # SIMPLE is exact on a linear loss
+    # each row is against the estimator's own family: SIMPLE's CB bias, not its PL-WOR one
+    cb = tiny_run[(tiny_run.estimator == "simple") & (tiny_run.dataset == "n6_k2_squared")
+                  & (tiny_run.metric == "bias_vs_cb")].value.mean()
+    squared = means[(means.estimator == "simple") & (means.dataset == "n6_k2_squared")].iloc[0]
+    assert squared.bias == pytest.approx(cb)
+
+
+def test_the_results_tables_show_the_study(tiny_run):
+    """The study's tables come from the results package: every setting it ran, I-MLE's lambda_
+    in the temperature column, nothing missing."""
+    config = {"tasks": {"study": {"n": 6, "k": [2], "losses": ["linear", "squared"],
+                                  "estimators": ["straight_through", "reinforce", "simple", "imle"],
+                                  "temperatures": [0.5, 2]}}}
+    for name in ("study_bias", "study_variance"):
+        table = build_table(name, tiny_run, config)
+        assert (table.cells.n_seeds == 2).all(), table.cells[table.cells.n_seeds != 2]
+        assert len(table.row_tuples()) == 6 and len(table.column_tuples()) == 2
+        assert ("imle", "0.5") in table.row_tuples() and "lambda_" in " ".join(table.notes)
 
 
 def test_figures_render(tiny_run):
     import matplotlib.pyplot as plt
 
-    for fig in (study.plot_versus_temperature(tiny_run), study.plot_bias_variance(study.study_table(tiny_run))):
+    for fig in (study.plot_versus_temperature(tiny_run), study.plot_bias_variance(tiny_run)):
         assert len(fig.axes) >= 2
         plt.close(fig)
 
@@ -178,23 +205,20 @@ def test_dataset_names_are_checked_against_the_config():
 
 # --- workflow -----------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_study_rules_end_to_end(tmp_path):
+def test_study_rules_end_to_end(workflow_copy):
     """The test profile's study targets, in a copy of the workflow so the checkout stays clean."""
-    work = tmp_path / "wf"
-    shutil.copytree(REPO, work, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "results", ".snakemake", "data", "__pycache__", ".hypothesis"))
-    snakemake = str(Path(sys.executable).parent / "snakemake")
+    work = workflow_copy
     out = work / "results/test/study"
-    targets = ["results/test/study/table.md", "results/test/study/bias_variance_scatter.png"]
-    result = subprocess.run([snakemake, "--cores", "2", "--configfile", "config/test.yaml", "--", *targets],
-                            cwd=work, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    targets = ["results/test/study/metrics.csv", "results/test/study/bias_variance_scatter.png"]
+    result = run_snakemake(work, "--cores", "2", "--configfile", "config/test.yaml", "--", *targets,
+                           timeout=600)
     assert result.returncode == 0, result.stderr[-5000:]
     metrics = pd.read_csv(out / "n6_k3_linear/metrics.csv")
     assert list(metrics.columns) == list(METRIC_COLUMNS) and metrics.value.notna().any()
-    table = pd.read_csv(out / "table.csv")
-    assert set(table.estimator) == {"straight_through", "reinforce", "simple", "imle"}
-    assert "### n6_k3_linear" in (out / "table.md").read_text()
+    merged = pd.read_csv(out / "metrics.csv")
+    assert list(merged.columns) == list(METRIC_COLUMNS)
+    assert set(merged.estimator) == {"straight_through", "reinforce", "simple", "imle"}
+    pd.testing.assert_frame_equal(merged, metrics)  # the test profile has this one problem
     for name in ("bias_variance_vs_temperature", "bias_variance_scatter"):
         assert (out / f"{name}.png").stat().st_size > 10_000 and (out / f"{name}.pdf").exists()
     assert (out / "n6_k3_linear/provenance.json").exists()

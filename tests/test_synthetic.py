@@ -1,7 +1,7 @@
 """The paper's synthetic check: relaxed samples reproduce p(S | w) (published TV <= 0.016)."""
 import pytest
 
-from subsetgrad.experiments.synthetic import run_synthetic, tv_table
+from subsetgrad.bench.experiments.synthetic import run_synthetic, tv_table
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from subsetgrad import make_estimator
-from subsetgrad.training import NonFiniteLossError, TrainingRun
+from subsetgrad.bench.training import NonFiniteLossError, TrainingRun
 
 
 def _train(path, stop_after=None, epochs=4):

@@ -6,21 +6,22 @@ import pytest
 import torch
 
 from subsetgrad import available_estimators, make_estimator
-from subsetgrad.experiments.tsne.affinities import (
+from subsetgrad.bench.experiments.common import squared_distances
+from subsetgrad.bench.experiments.tsne.affinities import (
     conditional_affinities,
     joint_affinities,
     perplexities,
-    squared_distances,
     tsne_kl,
 )
-from subsetgrad.experiments.tsne.evaluation import (
+from subsetgrad.bench.experiments.tsne.evaluate import (
+    REFERENCES,
     one_nn_error,
     random_projection,
     trustworthiness,
     trustworthiness_by_definition,
 )
-from subsetgrad.experiments.tsne.networks import build_network, linear_layers, pretrain_autoencoder
-from subsetgrad.experiments.tsne.objectives import (
+from subsetgrad.bench.experiments.tsne.networks import build_network, linear_layers, pretrain_autoencoder
+from subsetgrad.bench.experiments.tsne.objectives import (
     PTSNE,
     SUBSET_SEQUENCE,
     SharedOverlapObjective,
@@ -28,8 +29,14 @@ from subsetgrad.experiments.tsne.objectives import (
     make_objective,
     method_tau,
 )
-from subsetgrad.experiments.tsne.report import results_table, split_dataset_label
-from subsetgrad.experiments.tsne.run import dataset_label, reference_runs, train_run
+from subsetgrad.bench.experiments.tsne.plan import (
+    REFERENCE_NAMES,
+    dataset_label,
+    planned_runs,
+    split_dataset_label,
+    tsne_config_problems,
+)
+from subsetgrad.bench.experiments.tsne.train import reference_runs, train_run
 
 ESTIMATORS = ["relaxed", "straight_through", "reinforce", "reinforce_loo", "neuralsort"]
 METHODS = [SUBSET_SEQUENCE, PTSNE, *ESTIMATORS]
@@ -202,7 +209,7 @@ def test_network_shape_and_pretraining(tmp_path):
     assert [(m.in_features, m.out_features) for m in linear_layers(net)] == \
         [(64, 20), (20, 20), (20, 40), (40, 2)]
     x = torch.rand(200, 64)
-    history = pretrain_autoencoder(net, x, epochs=3, batch_size=50, learning_rate=1e-3,
+    history = pretrain_autoencoder(net, x, epochs=3, batch_size=50, lr=1e-3,
                                    generator=torch.Generator().manual_seed(0),
                                    checkpoint_path=tmp_path / "p.pt")
     assert [h["epoch"] for h in history] == [0, 1, 2, 3]
@@ -213,14 +220,14 @@ def test_network_shape_and_pretraining(tmp_path):
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    from subsetgrad.data import prepare_dataset
+    from subsetgrad.bench.data import prepare_dataset
 
     return prepare_dataset("digits", tmp_path_factory.mktemp("raw"), 0)
 
 
 TINY = dict(networks={"digits": [64, 64, 128]}, k=1, overlap_k=5, tau=0.1, estimator_tau=1.0,
-            perplexity=30, degrees_of_freedom=1.0, epochs=25, batch_size=128, learning_rate=3e-3,
-            adam_eps=1e-8, checkpoint="last", pretrain_epochs=1, pretrain_learning_rate=1e-3,
+            perplexity=30, degrees_of_freedom=1.0, epochs=25, batch_size=128, lr=3e-3,
+            adam_eps=1e-8, checkpoint="last", pretrain_epochs=1, pretrain_lr=1e-3,
             pretrain_rmsprop_rho=0.99, pretrain_rmsprop_eps=1e-8)
 
 #: 1-NN error of every method must be this far below the random projection's (d = 2).
@@ -262,7 +269,7 @@ def test_lowest_train_loss_checkpoint_evaluates_the_best_epoch(digits, tmp_path)
     mean training loss are evaluated, also when the run was resumed in between."""
     # A learning rate this high makes the loss rise after the first epoch (measured: epoch
     # losses 17.6, 18.0, 18.1, 18.0, 17.8 at seed 1), so the selection is not the last epoch.
-    task = {**TINY, "epochs": 5, "learning_rate": 0.3, "checkpoint": "lowest_train_loss"}
+    task = {**TINY, "epochs": 5, "lr": 0.3, "checkpoint": "lowest_train_loss"}
     cpu = torch.device("cpu")
     full = train_run(digits, "digits", task, method="subset_sequence", dim=2, init="scratch",
                      seed=1, device=cpu, checkpoint_path=tmp_path / "a.pt")
@@ -286,7 +293,7 @@ def test_lowest_train_loss_checkpoint_evaluates_the_best_epoch(digits, tmp_path)
 
 
 def test_lowest_loss_weights_keep_the_first_of_equal_minima():
-    from subsetgrad.experiments.tsne.run import LowestLossWeights
+    from subsetgrad.bench.experiments.tsne.train import LowestLossWeights
 
     net = torch.nn.Linear(2, 1)
     best = LowestLossWeights(net)
@@ -302,7 +309,7 @@ def test_lowest_loss_weights_keep_the_first_of_equal_minima():
 
 def test_optimiser_constants_reach_the_optimisers(digits, tmp_path, monkeypatch):
     """adam_eps, pretrain_rmsprop_rho and pretrain_rmsprop_eps are what the optimisers get."""
-    from subsetgrad.experiments.tsne.run import pretrain
+    from subsetgrad.bench.experiments.tsne.train import pretrain
 
     seen = []
     for name in ("Adam", "RMSprop"):
@@ -340,26 +347,20 @@ def test_dataset_label_round_trip():
         assert split_dataset_label(dataset_label(dataset, dim, init)) == (dataset, dim, init)
 
 
-def test_results_table_aggregates_over_seeds():
-    import pandas as pd
-
-    rows = []
-    for seed, err in ((0, 0.2), (1, 0.4)):
-        for metric, value in (("one_nn_error", err), ("trustworthiness_12", 0.9)):
-            rows.append({"task": "tsne", "dataset": "digits_d2", "estimator": "ptsne", "seed": seed,
-                         "metric": metric, "value": value, "wall_time_s": 3.0})
-    table = results_table(pd.DataFrame(rows))
-    assert len(table) == 1
-    row = table.iloc[0]
-    assert row.one_nn_error_mean == pytest.approx(0.3) and row.n_seeds == 2
-    assert row.one_nn_error_std == pytest.approx(np.std([0.2, 0.4], ddof=1))
+def test_planned_runs_cover_every_method_and_references_match_their_names():
+    task = {"datasets": ["digits"], "dims": [2, 10], "inits": ["scratch", "pretrained"],
+            "methods": [SUBSET_SEQUENCE], "estimators": ["relaxed"]}
+    runs = planned_runs(task, seeds=[0, 1])
+    assert len(runs) == 2 * 2 * 2 * 2
+    assert {r["method"] for r in runs} == {SUBSET_SEQUENCE, "relaxed"}
+    assert runs[0] == {"dataset": "digits", "dim": "2", "init": "scratch", "method": SUBSET_SEQUENCE,
+                       "seed": "0"}
+    assert tuple(REFERENCES) == REFERENCE_NAMES  # the workflow names the files the references fill
 
 
 def test_config_checks_name_the_problem():
-    from subsetgrad.experiments.tsne.checks import _tsne_config_is_consistent
-
     task = {**TINY, "datasets": ["digits", "mnist"], "dims": [2], "inits": ["scratch"],
             "methods": [], "estimators": ["relaxed"], "batch_size": 20, "perplexity": 30}
-    problems = " ".join(_tsne_config_is_consistent({"tasks": {"tsne": task}}))
+    problems = " ".join(tsne_config_problems({"tasks": {"tsne": task}}))
     assert "tasks.tsne.perplexity" in problems
     assert "tasks.tsne.networks" in problems and "mnist" in problems

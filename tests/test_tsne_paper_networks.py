@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from subsetgrad.experiments.tsne.networks import build_network, linear_layers, stage_autoencoder
+from subsetgrad.bench.experiments.tsne.networks import build_network, linear_layers, stage_autoencoder
 
 REPO = Path(__file__).resolve().parents[1]
 INPUT_DIMS = {"mnist": 28 * 28, "newsgroups20_w100": 100}  # MNIST pixels; 100 keywords

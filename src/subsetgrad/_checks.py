@@ -6,10 +6,45 @@ what would be accepted instead.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+from typing import Iterator
 
 import torch
 from torch import Tensor
+
+_log = logging.getLogger("subsetgrad")
+_VALIDATE = True
+
+
+def set_validation(enabled: bool) -> None:
+    """Switch the value checks of every input tensor on (the default) or off.
+
+    The checks for NaN, +inf and too few finite items per row read the tensor's values,
+    which forces a device-to-host synchronisation on every call. A GPU training loop whose
+    inputs are known to be sound switches them off, like ``torch.distributions``'
+    ``validate_args=False``; checks of dtype, shape and ``k`` stay on (they cost nothing).
+    """
+    global _VALIDATE
+    _VALIDATE = bool(enabled)
+    _log.info("subsetgrad input validation %s", "on" if _VALIDATE else "off")
+
+
+def validation_enabled() -> bool:
+    """Whether :func:`set_validation` has the value checks on."""
+    return _VALIDATE
+
+
+@contextlib.contextmanager
+def validation(enabled: bool) -> Iterator[None]:
+    """Context manager: value checks on or off inside the ``with`` block only."""
+    previous = _VALIDATE
+    set_validation(enabled)
+    try:
+        yield
+    finally:
+        set_validation(previous)
 
 
 def check_k(k: object, n: int | None = None, name: str = "k") -> int:
@@ -47,6 +82,8 @@ def check_logits(logits: object, k: int, name: str = "logits") -> Tensor:
         raise ValueError(f"{name} must have at least one dimension (items on the last one)")
     n = logits.shape[-1]
     check_k(k, n)
+    if not _VALIDATE:
+        return logits
     with torch.no_grad():
         if torch.isnan(logits).any():
             raise ValueError(f"{name} contains NaN; check the upstream model for divergence")

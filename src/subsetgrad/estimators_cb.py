@@ -1,7 +1,7 @@
 """Estimators that target the conditional-Bernoulli (exactly-k) family.
 
-Registered in :func:`subsetgrad.make_estimator` on import (``subsetgrad.estimators``
-imports this module at its end). See :mod:`subsetgrad.cb` for the family itself.
+Registered in :func:`subsetgrad.make_estimator` when ``subsetgrad`` is imported. See
+:mod:`subsetgrad.cb` for the family itself.
 
 Kool, van Hoof & Welling's unordered-set estimator (ICLR 2020) is not here: it
 estimates the gradient of an expectation over *one* categorical draw from a
@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ._checks import check_tau
 from .cb import cb_marginals, cb_sample
-from .estimators import Estimator, SubsetSample, register
+from ._estimator_base import Estimator, SubsetSample, register
 from .gumbel import topk_khot
 
 

@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 try:
-    from subsetgrad.config import ConfigError, validate_config
+    from subsetgrad.bench.config import ConfigError, validate_config
 except ImportError as err:
     sys.exit(
         f"subsetgrad is not importable ({err}). Install the project into this "
@@ -30,11 +30,11 @@ def task_enabled(name):
     return name in TASKS
 
 
-# --- data (issue 3) ---
+# --- data ---
 import re
 
-from subsetgrad.data import DATASETS, PAPER_DATASETS, REAL_SMALL_DATASETS, raw_file_table
-from subsetgrad.data.download import locate_raw_file
+from subsetgrad.bench.data import DATASETS, PAPER_DATASETS, REAL_SMALL_DATASETS, raw_file_table
+from subsetgrad.bench.data.download import locate_raw_file
 
 DATA = config["data_dir"]
 RAW_FILES = raw_file_table()  # (source folder, official name) -> RawFile, from the registry
@@ -86,10 +86,10 @@ def raw_file(wildcards):
     return RAW_FILES[key]
 
 
-# --- results (issue 7) ---
+# --- results ---
 # A task may declare the files the results rules read; where it does not, they are
 # picked by name from the task's registered TARGETS under results/<profile>/<task>/:
-#   METRICS_FILES[task]  tidy metrics CSVs (subsetgrad.metrics.METRIC_COLUMNS)
+#   METRICS_FILES[task]  tidy metrics CSVs (subsetgrad.bench.metrics.METRIC_COLUMNS)
 #   CURVE_FILES[task]    training curves, CSV with an `epoch` column (tidy or wide)
 #   FIGURE_FILES[task]   the task's own PNG figures, shown in the report
 #   REPORT_FILES[task]   other files to show in the report (e.g. HTML example explanations)

@@ -1,7 +1,8 @@
-# Task 2 (issue 5): deep stochastic k-nearest neighbours with every estimator.
+# Task 2: deep stochastic k-nearest neighbours with every estimator.
 # One training job per dataset x estimator x temperature x seed (estimators without a
-# temperature run once, label "notau"), kNN baselines per dataset, one table + figures.
-from subsetgrad.experiments.knn.plan import baseline_config, checkpoint_path, run_config, run_paths
+# temperature run once, label "notau"), kNN baselines per dataset, then the merged tidy
+# metrics and curves with the task's figures (its tables come from report.smk).
+from subsetgrad.bench.experiments.knn.plan import baseline_config, checkpoint_path, run_config, run_paths
 
 KNN = f"{RESULTS}/knn"
 KNN_RUN = f"{KNN}/{{dataset}}/{{estimator}}/{{tau}}/seed{{seed}}"
@@ -63,7 +64,7 @@ rule knn_baselines:
         "../scripts/knn_baselines.py"
 
 
-rule knn_table:
+rule knn_summary:
     input:
         runs=run_paths(f"{KNN_RUN}/metrics.csv", TASKS.get("knn"), config["seeds"]),
         curves=run_paths(f"{KNN_RUN}/curve.csv", TASKS.get("knn"), config["seeds"]),
@@ -71,25 +72,23 @@ rule knn_table:
     output:
         metrics=f"{KNN}/metrics.csv",
         curves=f"{KNN}/curves.csv",
-        table_csv=f"{KNN}/accuracy.csv",
-        table_md=f"{KNN}/accuracy.md",
         figure_png=f"{KNN}/accuracy.png",
         figure_pdf=f"{KNN}/accuracy.pdf",
         curves_png=f"{KNN}/curves.png",
     log:
-        f"{RESULTS}/logs/knn/table.log",
+        f"{RESULTS}/logs/knn/summary.log",
     benchmark:
-        f"{RESULTS}/benchmarks/knn/table.tsv"
+        f"{RESULTS}/benchmarks/knn/summary.tsv"
     threads: 1
     conda:
         ENV
     script:
-        "../scripts/knn_table.py"
+        "../scripts/knn_summary.py"
 
 
 if task_enabled("knn"):
     TARGETS += [
-        rules.knn_table.output.table_md,
-        rules.knn_table.output.figure_png,
-        rules.knn_table.output.curves_png,
+        rules.knn_summary.output.metrics,
+        rules.knn_summary.output.figure_png,
+        rules.knn_summary.output.curves_png,
     ]

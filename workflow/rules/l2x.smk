@@ -1,40 +1,37 @@
-# Task 1 (issue 4): instance-wise feature selection (L2X) with every estimator.
+# Task 1: instance-wise feature selection (L2X) with every estimator.
 # One black box per dataset and seed; one explainer + approximator per dataset, estimator,
-# temperature and seed (tau "none" for estimators without a temperature); then the
-# results table and figure. Training jobs resume from their last epoch if killed.
-from subsetgrad.experiments.l2x.plan import planned_runs
+# temperature label (tau0.5; notau for estimators without a temperature) and seed; then the
+# merged metrics and the task's figure (its tables come from the results rules). Training
+# jobs resume from their last epoch if killed.
+from subsetgrad.bench.experiments.l2x.plan import planned_runs
 
 L2X = TASKS.get("l2x", {})
 L2X_RUNS = planned_runs(L2X, config["seeds"]) if L2X else []
 L2X_DIR = f"{RESULTS}/l2x"
 
 
-wildcard_constraints:
-    l2x_dataset=r"[A-Za-z0-9_]+",
-    l2x_estimator=r"[a-z0-9_]+",
-    l2x_tau=r"none|[0-9.e+-]+",
-    l2x_seed=r"\d+",
-
-
 rule l2x_black_box:
     input:
-        data=lambda wc: prepared(wc.l2x_dataset),
+        data=lambda wc: prepared(wc.dataset),
     output:
-        model=f"{L2X_DIR}/{{l2x_dataset}}/black_box/seed{{l2x_seed}}/model.pt",
-        metrics=f"{L2X_DIR}/{{l2x_dataset}}/black_box/seed{{l2x_seed}}/metrics.csv",
-        curve=f"{L2X_DIR}/{{l2x_dataset}}/black_box/seed{{l2x_seed}}/curve.csv",
-        provenance=f"{L2X_DIR}/{{l2x_dataset}}/black_box/seed{{l2x_seed}}/provenance.json",
+        model=f"{L2X_DIR}/{{dataset}}/black_box/seed{{seed}}/model.pt",
+        metrics=f"{L2X_DIR}/{{dataset}}/black_box/seed{{seed}}/metrics.csv",
+        curve=f"{L2X_DIR}/{{dataset}}/black_box/seed{{seed}}/curve.csv",
+        provenance=f"{L2X_DIR}/{{dataset}}/black_box/seed{{seed}}/provenance.json",
+    wildcard_constraints:
+        dataset=r"[A-Za-z0-9_]+",
+        seed=r"\d+",
     params:
-        settings=lambda wc: L2X["settings"][wc.l2x_dataset],
+        settings=lambda wc: L2X["settings"][wc.dataset],
         device=config["device"],
     resources:
         gpu=config["gpus_per_job"],
         # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
         gpu_slots=1 if config["gpus_per_job"] else 0,
     log:
-        f"{RESULTS}/logs/l2x_black_box_{{l2x_dataset}}_seed{{l2x_seed}}.log",
+        f"{RESULTS}/logs/l2x_black_box_{{dataset}}_seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/l2x_black_box_{{l2x_dataset}}_seed{{l2x_seed}}.tsv"
+        f"{RESULTS}/benchmarks/l2x_black_box_{{dataset}}_seed{{seed}}.tsv"
     threads: 1
     conda:
         ENV
@@ -44,17 +41,22 @@ rule l2x_black_box:
 
 rule l2x_explainer:
     input:
-        data=lambda wc: prepared(wc.l2x_dataset),
+        data=lambda wc: prepared(wc.dataset),
         black_box=rules.l2x_black_box.output.model,
     output:
-        explainer=f"{L2X_DIR}/{{l2x_dataset}}/{{l2x_estimator}}/tau{{l2x_tau}}/seed{{l2x_seed}}/explainer.pt",
-        metrics=f"{L2X_DIR}/{{l2x_dataset}}/{{l2x_estimator}}/tau{{l2x_tau}}/seed{{l2x_seed}}/metrics.csv",
-        curve=f"{L2X_DIR}/{{l2x_dataset}}/{{l2x_estimator}}/tau{{l2x_tau}}/seed{{l2x_seed}}/curve.csv",
-        examples=f"{L2X_DIR}/{{l2x_dataset}}/{{l2x_estimator}}/tau{{l2x_tau}}/seed{{l2x_seed}}/examples.html",
-        provenance=f"{L2X_DIR}/{{l2x_dataset}}/{{l2x_estimator}}/tau{{l2x_tau}}/seed{{l2x_seed}}/provenance.json",
+        explainer=f"{L2X_DIR}/{{dataset}}/{{estimator}}/{{tau}}/seed{{seed}}/explainer.pt",
+        metrics=f"{L2X_DIR}/{{dataset}}/{{estimator}}/{{tau}}/seed{{seed}}/metrics.csv",
+        curve=f"{L2X_DIR}/{{dataset}}/{{estimator}}/{{tau}}/seed{{seed}}/curve.csv",
+        examples=f"{L2X_DIR}/{{dataset}}/{{estimator}}/{{tau}}/seed{{seed}}/examples.html",
+        provenance=f"{L2X_DIR}/{{dataset}}/{{estimator}}/{{tau}}/seed{{seed}}/provenance.json",
+    wildcard_constraints:
+        dataset=r"[A-Za-z0-9_]+",
+        estimator=r"[a-z0-9_]+",
+        tau=r"notau|tau[0-9.e+-]+",
+        seed=r"\d+",
     params:
-        settings=lambda wc: L2X["settings"][wc.l2x_dataset],
-        estimator_options=lambda wc: (L2X.get("estimator_options") or {}).get(wc.l2x_estimator, {}),
+        settings=lambda wc: L2X["settings"][wc.dataset],
+        estimator_options=lambda wc: (L2X.get("estimator_options") or {}).get(wc.estimator, {}),
         num_examples=L2X.get("num_examples", 0),
         device=config["device"],
     resources:
@@ -62,9 +64,9 @@ rule l2x_explainer:
         # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
         gpu_slots=1 if config["gpus_per_job"] else 0,
     log:
-        f"{RESULTS}/logs/l2x_explainer_{{l2x_dataset}}_{{l2x_estimator}}_tau{{l2x_tau}}_seed{{l2x_seed}}.log",
+        f"{RESULTS}/logs/l2x_explainer_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/l2x_explainer_{{l2x_dataset}}_{{l2x_estimator}}_tau{{l2x_tau}}_seed{{l2x_seed}}.tsv"
+        f"{RESULTS}/benchmarks/l2x_explainer_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.tsv"
     threads: 1
     conda:
         ENV
@@ -80,13 +82,11 @@ rule l2x_summary:
             for seed in config["seeds"]
         ],
         runs=[
-            f"{L2X_DIR}/{r['dataset']}/{r['estimator']}/tau{r['tau']}/seed{r['seed']}/metrics.csv"
+            f"{L2X_DIR}/{r['dataset']}/{r['estimator']}/{r['tau']}/seed{r['seed']}/metrics.csv"
             for r in L2X_RUNS
         ],
     output:
         metrics=f"{L2X_DIR}/metrics.csv",
-        csv=f"{L2X_DIR}/summary.csv",
-        md=f"{L2X_DIR}/summary.md",
         png=f"{L2X_DIR}/l2x.png",
         pdf=f"{L2X_DIR}/l2x.pdf",
     log:
@@ -102,6 +102,6 @@ rule l2x_summary:
 
 if task_enabled("l2x"):
     TARGETS += [
-        rules.l2x_summary.output.md,
+        rules.l2x_summary.output.metrics,
         rules.l2x_summary.output.png,
     ]

@@ -1,7 +1,7 @@
-# Results (issue 7): aggregation, tables, figures and the HTML report.
+# Results: aggregation, tables, figures and the HTML report.
 # `snakemake --report results/<profile>/report.html` (after the run) collects every
 # output flagged with report(...) below, each with its caption in workflow/report/.
-from subsetgrad.results.specs import TASK_RESULTS, table_names
+from subsetgrad.bench.results.specs import TASK_RESULTS, table_names
 
 report: "../report/workflow.rst"
 
@@ -20,14 +20,15 @@ if task_enabled("l2x") and hasattr(rules, "l2x_summary"):
     # example explanations of the first seed's runs
     REPORT_FILES.setdefault("l2x", [str(Path(f).with_name("examples.html")) for f in rules.l2x_summary.input.runs
                                     if Path(f).parent.name == f"seed{config['seeds'][0]}"])
-if task_enabled("tsne") and hasattr(rules, "tsne_table"):
-    METRICS_FILES.setdefault("tsne", [rules.tsne_table.output.metrics])
-    CURVE_FILES.setdefault("tsne", [str(Path(f).with_name("history.csv")) for f in rules.tsne_table.input.runs])
-if task_enabled("knn") and hasattr(rules, "knn_table"):
-    METRICS_FILES.setdefault("knn", [rules.knn_table.output.metrics])
-    CURVE_FILES.setdefault("knn", list(rules.knn_table.input.curves))
-if task_enabled("study") and hasattr(rules, "study_table"):
-    METRICS_FILES.setdefault("study", list(rules.study_table.input.metrics))
+if task_enabled("tsne") and hasattr(rules, "tsne_summary"):
+    METRICS_FILES.setdefault("tsne", [rules.tsne_summary.output.metrics])
+    CURVE_FILES.setdefault("tsne", [str(Path(f).with_name("history.csv")) for f in rules.tsne_summary.input.runs])
+if task_enabled("knn") and hasattr(rules, "knn_summary"):
+    METRICS_FILES.setdefault("knn", [rules.knn_summary.output.metrics])
+    CURVE_FILES.setdefault("knn", list(rules.knn_summary.input.curves))
+# the study's per-problem files, not its merged one: provenance.json lies beside each
+if task_enabled("study") and hasattr(rules, "study_summary"):
+    METRICS_FILES.setdefault("study", list(rules.study_summary.input.metrics))
 
 rule results_aggregate:
     input:
@@ -75,6 +76,7 @@ rule results_tables:
         csv=[f"{RESULTS}/tables/{table}.csv" for table in RESULT_TABLES],
         tex=[f"{RESULTS}/tables/{table}.tex" for table in RESULT_TABLES],
         summary=f"{RESULTS}/results.md",
+        headline=f"{RESULTS}/headline.md",
     params:
         tables=RESULT_TABLES,
         figures={task: task_result_files("figures", task)
@@ -150,7 +152,7 @@ if config.get("results_document"):
                            + ([f"{RESULTS}/figures/{task}_vs_temperature.png"] if task in TEMPERATURE_TASKS else [])
                            + ([f"{RESULTS}/figures/{task}_training_curves.png"] if task in CURVE_TASKS else [])
                      for task in TASKS},
-            image_dir=DOCUMENT,
+            image_dir=lambda wc, output: str(Path(output.markdown).with_suffix("")),
             benchmark_dir=f"{RESULTS}/benchmarks",
             max_image_bytes=2**20,
         log:

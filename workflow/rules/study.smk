@@ -1,6 +1,6 @@
-# Estimator study (issue 8): bias and variance against exact gradients.
+# Estimator study: bias and variance against exact gradients.
 # One job per problem n<n>_k<k>_<loss> (every estimator, temperature and seed), then
-# a table and figures over all problems. Metrics: see subsetgrad.experiments.study.
+# the merged metrics and figures over all problems. Metrics: see subsetgrad.bench.experiments.study.
 
 STUDY = TASKS.get("study", {})
 STUDY_DATASETS = [
@@ -29,46 +29,33 @@ rule study_gradients:
         "../scripts/study_gradients.py"
 
 
-rule study_table:
+# The problems' metrics merged into one tidy file, and the study's own figures. Its tables
+# (study_bias, study_variance) are built with every other task's by the results rules
+# (report.smk, subsetgrad.bench.results.specs); the merged file holds every quantity,
+# including those the tables leave out (cross-family bias, noise floor, cost).
+rule study_summary:
     input:
         metrics=expand(f"{RESULTS}/study/{{dataset}}/metrics.csv", dataset=STUDY_DATASETS),
     output:
-        csv=f"{RESULTS}/study/table.csv",
-        md=f"{RESULTS}/study/table.md",
-    log:
-        f"{RESULTS}/logs/study_table.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/study_table.tsv"
-    threads: 1
-    conda:
-        ENV
-    script:
-        "../scripts/study_table.py"
-
-
-rule study_figures:
-    input:
-        metrics=rules.study_table.input.metrics,
-        table=rules.study_table.output.csv,
-    output:
+        metrics=f"{RESULTS}/study/metrics.csv",
         temperature_png=f"{RESULTS}/study/bias_variance_vs_temperature.png",
         temperature_pdf=f"{RESULTS}/study/bias_variance_vs_temperature.pdf",
         scatter_png=f"{RESULTS}/study/bias_variance_scatter.png",
         scatter_pdf=f"{RESULTS}/study/bias_variance_scatter.pdf",
     log:
-        f"{RESULTS}/logs/study_figures.log",
+        f"{RESULTS}/logs/study_summary.log",
     benchmark:
-        f"{RESULTS}/benchmarks/study_figures.tsv"
+        f"{RESULTS}/benchmarks/study_summary.tsv"
     threads: 1
     conda:
         ENV
     script:
-        "../scripts/study_figures.py"
+        "../scripts/study_summary.py"
 
 
 if task_enabled("study"):
     TARGETS += [
-        rules.study_table.output.md,
-        rules.study_figures.output.temperature_png,
-        rules.study_figures.output.scatter_png,
+        rules.study_summary.output.metrics,
+        rules.study_summary.output.temperature_png,
+        rules.study_summary.output.scatter_png,
     ]

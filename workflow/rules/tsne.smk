@@ -1,22 +1,18 @@
-# Task 3 (issue 6): parametric t-SNE by neighbour sub-sequences.
-# One training job per (dataset, d, init, method, seed); pretrained weights are shared
-# by every method of a (dataset, d, seed); untrained references (random projection,
-# PCA) per (dataset, d, seed); then one table and a 2-d scatter figure per dataset/init.
+# Task 3: parametric t-SNE by neighbour sub-sequences.
+# One training job per (dataset, dim, init, method, seed); pretrained weights are shared
+# by every method of a (dataset, dim, seed); untrained references (random projection,
+# PCA) per (dataset, dim, seed); then the merged tidy metrics and a 2-d scatter figure per
+# dataset and init (the task's tables come from report.smk).
+from subsetgrad.bench.experiments.tsne.plan import (REFERENCE_NAMES, run_paths, run_settings, task_methods,
+                                                    task_seeds)
 
 TSNE = TASKS.get("tsne", {})
-TSNE_SEEDS = TSNE.get("seeds", config["seeds"])
-TSNE_METHODS = TSNE.get("methods", []) + TSNE.get("estimators", [])
-TSNE_REFERENCES = ["random_projection", "pca"]
+TSNE_SEEDS = task_seeds(TSNE, config["seeds"])
+TSNE_METHODS = task_methods(TSNE)
+TSNE_REFERENCES = list(REFERENCE_NAMES)
 TSNE_OUT = f"{RESULTS}/tsne"
 TSNE_RUN = f"{TSNE_OUT}/runs/{{dataset}}/d{{dim}}/{{init}}/{{method}}/seed{{seed}}"
 TSNE_REF = f"{TSNE_OUT}/references/{{dataset}}/d{{dim}}/seed{{seed}}"
-# What one run depends on (params changes trigger reruns: adding a dataset, a d or a method
-# must not rerun the others).
-TSNE_RUN_SETTINGS = {
-    key: value
-    for key, value in TSNE.items()
-    if key not in ("seeds", "datasets", "dims", "inits", "methods", "estimators", "networks")
-}
 
 
 rule tsne_pretrain:
@@ -29,7 +25,9 @@ rule tsne_pretrain:
         dim=r"\d+",
         seed=r"\d+",
     params:
-        task=lambda wc: {**TSNE_RUN_SETTINGS, "networks": {wc.dataset: TSNE["networks"][wc.dataset]}},
+        # what one run depends on: a changed param reruns it, adding a dataset, a dim or a
+        # method does not rerun the others
+        task=lambda wc: run_settings(TSNE, wc.dataset),
         device=config["device"],
         checkpoint_dir=f"{TSNE_OUT}/checkpoints",
     resources:
@@ -66,7 +64,9 @@ rule tsne_train:
         init="scratch|pretrained",
         method=r"[A-Za-z0-9_]+",
     params:
-        task=lambda wc: {**TSNE_RUN_SETTINGS, "networks": {wc.dataset: TSNE["networks"][wc.dataset]}},
+        # what one run depends on: a changed param reruns it, adding a dataset, a dim or a
+        # method does not rerun the others
+        task=lambda wc: run_settings(TSNE, wc.dataset),
         device=config["device"],
         checkpoint_dir=f"{TSNE_OUT}/checkpoints",
     resources:
@@ -107,26 +107,21 @@ rule tsne_reference:
         "../scripts/tsne_reference.py"
 
 
-rule tsne_table:
+rule tsne_summary:
     input:
-        runs=expand(f"{TSNE_RUN}/metrics.csv", dataset=TSNE.get("datasets", []),
-                    dim=TSNE.get("dims", []), init=TSNE.get("inits", []), method=TSNE_METHODS,
-                    seed=TSNE_SEEDS),
-        references=expand(f"{TSNE_REF}/metrics.csv", dataset=TSNE.get("datasets", []),
-                          dim=TSNE.get("dims", []), seed=TSNE_SEEDS),
+        runs=run_paths(f"{TSNE_RUN}/metrics.csv", TSNE, config["seeds"]),
+        references=run_paths(f"{TSNE_REF}/metrics.csv", TSNE, config["seeds"], references=True),
     output:
         metrics=f"{TSNE_OUT}/metrics.csv",
-        csv=f"{TSNE_OUT}/table.csv",
-        md=f"{TSNE_OUT}/table.md",
     log:
-        f"{RESULTS}/logs/tsne/table.log",
+        f"{RESULTS}/logs/tsne/summary.log",
     benchmark:
-        f"{RESULTS}/benchmarks/tsne/table.tsv"
+        f"{RESULTS}/benchmarks/tsne/summary.tsv"
     threads: 1
     conda:
         ENV
     script:
-        "../scripts/tsne_table.py"
+        "../scripts/tsne_summary.py"
 
 
 rule tsne_scatter:
@@ -155,6 +150,6 @@ rule tsne_scatter:
 
 
 if task_enabled("tsne"):
-    TARGETS += [rules.tsne_table.output.md, rules.tsne_table.output.csv]
+    TARGETS += [rules.tsne_summary.output.metrics]
     if 2 in TSNE["dims"]:
         TARGETS += expand(rules.tsne_scatter.output.png, dataset=TSNE["datasets"], init=TSNE["inits"])

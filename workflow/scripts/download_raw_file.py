@@ -1,12 +1,10 @@
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
-from subsetgrad.data import DataError, RawFile, download_raw_file
+from subsetgrad.bench.data import DataError, RawFile, download_raw_file
 
 params = snakemake.params  # noqa: F821
 raw_file = RawFile(snakemake.wildcards.filename, tuple(params.urls), params.algorithm,  # noqa: F821

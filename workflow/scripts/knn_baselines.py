@@ -1,17 +1,13 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
-from subsetgrad.data import load_dataset
-from subsetgrad.experiments.knn import run_baselines
-from subsetgrad.io import write_json
-from subsetgrad.metrics import write_metrics
-from subsetgrad.provenance import provenance
-from subsetgrad.runtime import resolve_device, set_threads
+from subsetgrad.bench.data import load_dataset
+from subsetgrad.bench.experiments.knn import run_baselines
+from subsetgrad.bench.io import write_json
+from subsetgrad.bench.metrics import write_metrics
+from subsetgrad.bench.provenance import provenance
+from subsetgrad.bench.runtime import resolve_device, set_threads
 
 set_threads(snakemake.threads)
 task, dataset = snakemake.params.task, snakemake.wildcards.dataset

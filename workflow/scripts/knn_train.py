@@ -1,21 +1,18 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
-from subsetgrad.gpu_slots import claim_for_job
+from subsetgrad.bench.gpu_slots import claim_for_job
 
 claim_for_job(snakemake)  # noqa: F821 (under profiles/gpu: this job's device, before CUDA starts)
 
-from subsetgrad.data import load_dataset
-from subsetgrad.experiments.knn import parse_tau_label, train_knn_run
-from subsetgrad.io import torch_save, write_csv, write_json
-from subsetgrad.metrics import write_metrics
-from subsetgrad.provenance import provenance
-from subsetgrad.runtime import resolve_device, set_threads
+from subsetgrad.bench.data import load_dataset
+from subsetgrad.bench.experiments.common import parse_tau_label
+from subsetgrad.bench.experiments.knn import train_knn_run
+from subsetgrad.bench.io import torch_save, write_csv, write_json
+from subsetgrad.bench.metrics import write_metrics
+from subsetgrad.bench.provenance import provenance
+from subsetgrad.bench.runtime import resolve_device, set_threads
 
 set_threads(snakemake.threads)
 wc, task = snakemake.wildcards, snakemake.params.task

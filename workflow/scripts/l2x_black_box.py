@@ -1,25 +1,23 @@
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
-from subsetgrad.gpu_slots import claim_for_job
+from subsetgrad.bench.gpu_slots import claim_for_job
 
 claim_for_job(snakemake)  # noqa: F821 (under profiles/gpu: this job's device, before CUDA starts)
 
-from subsetgrad.data import load_dataset
-from subsetgrad.experiments.l2x.run import run_black_box
-from subsetgrad.io import torch_save, write_csv, write_json
-from subsetgrad.metrics import write_metrics
-from subsetgrad.provenance import provenance
-from subsetgrad.runtime import resolve_device, set_threads
+from subsetgrad.bench.data import load_dataset
+from subsetgrad.bench.experiments.l2x.train import run_black_box
+from subsetgrad.bench.io import torch_save, write_csv, write_json
+from subsetgrad.bench.metrics import write_metrics
+from subsetgrad.bench.provenance import provenance
+from subsetgrad.bench.runtime import resolve_device, set_threads
 
 set_threads(snakemake.threads)
 device = resolve_device(snakemake.params.device)
-dataset_name, seed = snakemake.wildcards.l2x_dataset, int(snakemake.wildcards.l2x_seed)
+dataset_name, seed = snakemake.wildcards.dataset, int(snakemake.wildcards.seed)
 settings = snakemake.params.settings
 prov = provenance({"l2x": settings, "dataset": dataset_name, "model": "black_box"}, seed=seed,
                   device=str(device))

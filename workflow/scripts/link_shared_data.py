@@ -11,8 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from subsetgrad.data import DataError
-from subsetgrad.data.shared import link_shared_data
+from subsetgrad.bench.data import DataError
+from subsetgrad.bench.data.shared import link_shared_data
 
 REPO = Path(__file__).resolve().parents[2]
 

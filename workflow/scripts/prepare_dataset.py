@@ -1,12 +1,10 @@
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
-from subsetgrad.data import DataError, prepare_byo, prepare_dataset, save_dataset
+from subsetgrad.bench.data import DataError, prepare_byo, prepare_dataset, save_dataset
 
 name, params = snakemake.wildcards.dataset, snakemake.params  # noqa: F821
 try:

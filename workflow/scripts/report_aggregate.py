@@ -1,14 +1,10 @@
 """Collect every run's tidy metrics (and their provenance) into results/<profile>/."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
-from subsetgrad.io import write_csv
-from subsetgrad.results import collect_metrics, collect_provenance
+from subsetgrad.bench.io import write_csv
+from subsetgrad.bench.results import collect_metrics, collect_provenance
 
 paths = list(snakemake.input.metrics)
 metrics = collect_metrics(paths)

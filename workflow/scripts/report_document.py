@@ -1,14 +1,12 @@
 """The profile's results document (tables, job wall times, metrics CSV, figures)."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
-from subsetgrad.results.document import write_results_document
-from subsetgrad.results.specs import build_title, task_of_table
+from subsetgrad.bench.results.document import write_results_document
+from subsetgrad.bench.results.specs import build_title, task_of_table
 
 params, out = snakemake.params, snakemake.output
 sections = [(task_of_table(name), build_title(name), Path(md))

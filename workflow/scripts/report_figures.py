@@ -1,16 +1,12 @@
 """Every task's generic figures: metrics against the temperature, and training curves."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
 import pandas as pd
 
-from subsetgrad.results import figures, style
-from subsetgrad.results.specs import LABELS, TASK_RESULTS
+from subsetgrad.bench.results import figures, style
+from subsetgrad.bench.results.specs import LABELS, TASK_RESULTS
 
 out, params = snakemake.output, snakemake.params
 metrics = pd.read_csv(snakemake.input.metrics)

@@ -1,17 +1,13 @@
 """One study problem (n, k, loss): every estimator setting and seed against exact gradients."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
-from subsetgrad.experiments.study import check_dataset_in_config, run_study
-from subsetgrad.io import write_json
-from subsetgrad.metrics import write_metrics
-from subsetgrad.provenance import provenance
-from subsetgrad.runtime import resolve_device, seed_everything, set_threads
+from subsetgrad.bench.experiments.study import check_dataset_in_config, run_study
+from subsetgrad.bench.io import write_json
+from subsetgrad.bench.metrics import write_metrics
+from subsetgrad.bench.provenance import provenance
+from subsetgrad.bench.runtime import resolve_device, seed_everything, set_threads
 
 set_threads(snakemake.threads)
 task, seeds = snakemake.params.task, list(snakemake.params.seeds)

@@ -1,16 +1,12 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
-from subsetgrad.experiments.synthetic import run_synthetic, tv_table
-from subsetgrad.io import write_csv, write_json, write_text
-from subsetgrad.metrics import write_metrics
-from subsetgrad.provenance import provenance
-from subsetgrad.runtime import set_threads
+from subsetgrad.bench.experiments.synthetic import run_synthetic, tv_table
+from subsetgrad.bench.io import write_csv, write_json, write_text
+from subsetgrad.bench.metrics import write_metrics
+from subsetgrad.bench.provenance import provenance
+from subsetgrad.bench.runtime import set_threads
 
 set_threads(snakemake.threads)
 task, seeds = snakemake.params.task, snakemake.params.seeds

@@ -1,17 +1,13 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
-from subsetgrad.gpu_slots import claim_for_job
+from subsetgrad.bench.gpu_slots import claim_for_job
 
 claim_for_job(snakemake)  # noqa: F821 (under profiles/gpu: this job's device, before CUDA starts)
 
-from subsetgrad.experiments.tsne.jobs import pretrain_job
-from subsetgrad.runtime import set_threads
+from subsetgrad.bench.experiments.tsne.jobs import pretrain_job
+from subsetgrad.bench.runtime import set_threads
 
 set_threads(snakemake.threads)
 wc = snakemake.wildcards

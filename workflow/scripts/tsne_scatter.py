@@ -1,12 +1,8 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _log import redirect_to_log
+from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 
-from subsetgrad.experiments.tsne.jobs import scatter_job
+from subsetgrad.bench.experiments.tsne.jobs import scatter_job
 
 wc = snakemake.wildcards
 scatter_job(embedding_paths=[*snakemake.input.runs, *snakemake.input.references],

@@ -1,0 +1,219 @@
+"""Prepared-dataset format, registry, save and load."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from subsetgrad.bench.io import atomic_path, write_json
+
+SPLITS = ("train", "val", "test")
+
+
+class DataError(ValueError):
+    """A data file is missing, corrupt or malformed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One official source file of a downloaded dataset, pinned to its published checksum.
+
+    ``name`` is the official file name (the name it is stored under in
+    ``<data_dir>/raw/<source>/``); ``urls`` are tried in order (mirrors); an empty
+    ``urls`` means the file has no public download and must be placed by hand.
+
+    ``manifest`` (a :class:`~subsetgrad.bench.data.manifest.ContentManifest`) lets users
+    supply the same content in another form, verified file by file instead of by
+    the archive's checksum: under the official name only the published checksum
+    counts, but a folder or archive named by ``alternatives`` (glob patterns in the
+    same raw folder, tried in order) is accepted when its content manifest matches.
+    """
+
+    name: str
+    urls: tuple[str, ...]
+    algorithm: str  # md5 | sha256 (hashlib names)
+    checksum: str
+    note: str = ""
+    manifest: "ContentManifest | None" = None  # noqa: F821 (see .manifest)
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass
+class Dataset:
+    """Arrays by name (``x_train``, ``y_train``, ...) and a JSON-serialisable ``meta``."""
+
+    name: str
+    arrays: dict[str, np.ndarray]
+    meta: dict = field(default_factory=dict)
+
+    def x(self, split: str) -> np.ndarray:
+        return self.arrays[f"x_{split}"]
+
+    def y(self, split: str) -> np.ndarray:
+        return self.arrays[f"y_{split}"]
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.meta["num_classes"])
+
+    def describe(self) -> dict:
+        """Shapes, dtypes and class counts: the sidecar's summary."""
+        out = {"shapes": {k: list(v.shape) for k, v in self.arrays.items()},
+               "dtypes": {k: str(v.dtype) for k, v in self.arrays.items()}}
+        counts = {}
+        for split in SPLITS:
+            key = f"y_{split}"
+            if key in self.arrays and np.issubdtype(self.arrays[key].dtype, np.integer):
+                counts[split] = np.bincount(self.arrays[key]).tolist()
+        out["class_counts"] = counts
+        return out
+
+
+@dataclass
+class DatasetSpec:
+    """How to obtain a builtin dataset.
+
+    ``prepare(raw_dir, split_seed, **options) -> Dataset``; ``files`` maps official
+    file names to ``(url, checksum_algorithm, checksum)`` for downloaded datasets
+    (empty for embedded ones). ``raw_files`` holds the same files with all their
+    mirrors (``files`` is derived from it when only ``raw_files`` is given);
+    ``source`` names the raw folder ``<data_dir>/raw/<source>/`` (default: the
+    dataset's name), so that several datasets can share one download (``mnist`` and
+    ``mnist_test_small`` both read ``raw/mnist/``).
+    """
+
+    name: str
+    prepare: Callable[..., Dataset]
+    description: str
+    files: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    kind: str = "image"  # image | tabular | text | sequence
+    raw_files: tuple[RawFile, ...] = ()
+    source: str | None = None
+
+    def __post_init__(self):
+        if self.source is None:
+            self.source = self.name
+        if self.raw_files and not self.files:
+            self.files = {f.name: (f.urls[0] if f.urls else "", f.algorithm, f.checksum)
+                          for f in self.raw_files}
+        if self.files and not self.raw_files:
+            self.raw_files = tuple(RawFile(name, (url,) if url else (), algo, checksum)
+                                   for name, (url, algo, checksum) in self.files.items())
+
+    @property
+    def embedded(self) -> bool:
+        return not self.files
+
+
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    if spec.name in DATASETS:
+        raise RuntimeError(f"dataset {spec.name!r} registered twice")
+    DATASETS[spec.name] = spec
+    return spec
+
+
+def prepare_dataset(name: str, raw_dir: str | Path, split_seed: int = 0, **options) -> Dataset:
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; builtin datasets: {', '.join(sorted(DATASETS))}")
+    return DATASETS[name].prepare(Path(raw_dir), split_seed, **options)
+
+
+def save_dataset(dataset: Dataset, npz_path: str | Path) -> None:
+    """Write ``<name>.npz`` and its ``.json`` sidecar atomically."""
+    npz_path = Path(npz_path)
+    with atomic_path(npz_path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **dataset.arrays)
+    write_json(npz_path.with_suffix(".json"), {"name": dataset.name, **dataset.meta, **dataset.describe()})
+
+
+def load_dataset(npz_path: str | Path, *, scale: bool = True) -> Dataset:
+    """Load a prepared dataset.
+
+    Image datasets are stored compactly as integers with ``meta["x_scale"]`` (255
+    for 8-bit pixels); with ``scale=True`` (the default) the ``x_<split>`` arrays are
+    returned as float32 ``x / x_scale`` in [0, 1], like every other image dataset,
+    so task code never needs to know how a dataset was stored.
+    """
+    npz_path = Path(npz_path)
+    if not npz_path.exists():
+        raise DataError(f"prepared dataset {npz_path} does not exist; run the workflow's "
+                        f"prepare rule for it (snakemake {npz_path})")
+    with np.load(npz_path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    sidecar = npz_path.with_suffix(".json")
+    meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    missing = [f"{a}_{s}" for s in SPLITS for a in "xy" if f"{a}_{s}" not in arrays]
+    if missing:
+        raise DataError(f"prepared dataset {npz_path} lacks arrays {missing}; delete it and "
+                        f"let the workflow prepare it again")
+    x_scale = meta.get("x_scale")
+    if scale and x_scale:
+        for split in SPLITS:
+            arrays[f"x_{split}"] = (arrays[f"x_{split}"].astype(np.float32) / np.float32(x_scale))
+    return Dataset(meta.get("name", npz_path.stem), arrays, meta)
+
+
+def stratified_split(y: np.ndarray, fractions: tuple[float, float, float], seed: int) -> dict[str, np.ndarray]:
+    """Indices of a stratified train/val/test split, deterministic in ``seed``."""
+    rng = np.random.default_rng(seed)
+    parts = {s: [] for s in SPLITS}
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        n_val = int(round(fractions[1] * len(idx)))
+        n_test = int(round(fractions[2] * len(idx)))
+        parts["test"].append(idx[:n_test])
+        parts["val"].append(idx[n_test:n_test + n_val])
+        parts["train"].append(idx[n_test + n_val:])
+    return {s: np.sort(np.concatenate(v)) for s, v in parts.items()}
+
+
+def split_by_sizes(y: np.ndarray, n_val: int, n_test: int, seed: int,
+                   stratify: bool = True) -> dict[str, np.ndarray]:
+    """Indices of a train/val/test split with exactly ``n_val`` and ``n_test`` items.
+
+    Deterministic in ``seed``. With ``stratify`` each part takes from class c about
+    ``size * n_c / n`` items: the floors, plus one more for the classes with the
+    largest remainders (ties broken at random), so the sizes are exact and every
+    class keeps its share up to one item. Test is drawn first, then val from the
+    rest; a zero size gives an empty part.
+    """
+    n = len(y)
+    if n_val < 0 or n_test < 0 or n_val + n_test >= n:
+        raise DataError(f"cannot split {n} items into val={n_val}, test={n_test} and a non-empty train")
+    rng = np.random.default_rng(seed)
+    pool = np.arange(n)
+    parts = {}
+    for part, size in (("test", n_test), ("val", n_val)):
+        taken = _stratified_take(y[pool], size, rng) if stratify else rng.permutation(len(pool))[:size]
+        parts[part] = np.sort(pool[taken])
+        pool = np.delete(pool, taken)
+    return {"train": pool, "val": parts["val"], "test": parts["test"]}
+
+
+def _stratified_take(labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of ``size`` items drawn class by class in proportion to the class counts."""
+    _, inverse = np.unique(labels, return_inverse=True)
+    counts = np.bincount(inverse)
+    share = counts * size / len(labels)
+    quota = np.floor(share).astype(np.int64)
+    # the largest remainders get one more item; a remainder > 0 implies quota + 1 <= count
+    order = np.lexsort((rng.random(len(counts)), -(share - quota)))
+    quota[order[: size - quota.sum()]] += 1
+    chosen = [rng.permutation(np.flatnonzero(inverse == c))[:q] for c, q in enumerate(quota)]
+    return np.concatenate(chosen) if chosen else np.array([], dtype=np.int64)
+
+
+def take_splits(x: np.ndarray, y: np.ndarray, split: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``{"x_train": x[split["train"]], "y_train": ..., ...}`` for every split."""
+    arrays = {}
+    for name in SPLITS:
+        arrays[f"x_{name}"] = x[split[name]]
+        arrays[f"y_{name}"] = y[split[name]]
+    return arrays
