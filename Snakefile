@@ -5,6 +5,7 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+
 configfile: "config/config.yaml"
 
 
@@ -19,6 +20,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         TARGETS,
-    default_target: True

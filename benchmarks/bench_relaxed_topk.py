@@ -33,6 +33,7 @@ Run from the repository root::
 Targets, for n >= 1000: a/b time <= 0.5, a/b bytes <= 0.4 (2.5x
 fewer), a/c time <= 1.5.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -248,14 +249,21 @@ def run_config(device, dtype, n, k, args, compiled) -> Row:
         clock = CLOCKS[args.clock]
 
     def timed(op):
-        return median_seconds(lambda: forward_backward(op, scores, grad, k), args.min_run_time, args.quick,
-                              clock)
+        return median_seconds(
+            lambda: forward_backward(op, scores, grad, k), args.min_run_time, args.quick, clock
+        )
 
     row = Row(
-        device=device, dtype=str(dtype).replace("torch.", ""), n=n, k=k,
-        lib=timed(lib), recompute=timed(lib_recompute), textbook=timed(textbook_relaxed_topk),
-        floor=median_seconds(lambda: floor_kernels(scores.detach(), grad, k), args.min_run_time, args.quick,
-                             clock),
+        device=device,
+        dtype=str(dtype).replace("torch.", ""),
+        n=n,
+        k=k,
+        lib=timed(lib),
+        recompute=timed(lib_recompute),
+        textbook=timed(textbook_relaxed_topk),
+        floor=median_seconds(
+            lambda: floor_kernels(scores.detach(), grad, k), args.min_run_time, args.quick, clock
+        ),
         logs=median_seconds(lambda: log_kernels(one_minus_softmax, k), args.min_run_time, args.quick, clock),
         lib_bytes=saved_bytes(lib, scores, k),
         recompute_bytes=saved_bytes(lib_recompute, scores, k),
@@ -270,8 +278,11 @@ def run_config(device, dtype, n, k, args, compiled) -> Row:
             try:
                 started = time.perf_counter()
                 check_against_textbook(op, scores, grad, k, name)
-                print(f"# {name} {row.dtype} n={n} k={k}: first call (compilation, wall) "
-                      f"{time.perf_counter() - started:.1f} s", flush=True)
+                print(
+                    f"# {name} {row.dtype} n={n} k={k}: first call (compilation, wall) "
+                    f"{time.perf_counter() - started:.1f} s",
+                    flush=True,
+                )
                 row.compiled[name] = timed(op)
             except Exception as err:  # a compile failure must not end the benchmark
                 print(f"# {name} failed for {row.dtype} n={n} k={k}: {type(err).__name__}: {str(err)[:300]}")
@@ -279,22 +290,50 @@ def run_config(device, dtype, n, k, args, compiled) -> Row:
 
 
 def format_table(rows: list[Row]) -> str:
-    header = ["device", "dtype", "n", "k", "a lib ms", "a' recomp ms", "b textbook ms", "c floor ms",
-              "a/b time", "a'/b time", "a/c time", "d/c time", "a MiB", "a' MiB", "b MiB", "a/b bytes",
-              "a'/b bytes"]
+    header = [
+        "device",
+        "dtype",
+        "n",
+        "k",
+        "a lib ms",
+        "a' recomp ms",
+        "b textbook ms",
+        "c floor ms",
+        "a/b time",
+        "a'/b time",
+        "a/c time",
+        "d/c time",
+        "a MiB",
+        "a' MiB",
+        "b MiB",
+        "a/b bytes",
+        "a'/b bytes",
+    ]
     compiled_names = sorted({name for r in rows if r.compiled for name in r.compiled})
     for name in compiled_names:
         header += [f"{name} ms", f"{name}/a time"]
     lines = [header]
-    mib = 2.0 ** 20
+    mib = 2.0**20
     for r in rows:
-        line = [r.device, r.dtype, str(r.n), str(r.k),
-                f"{r.lib * 1e3:.3f}", f"{r.recompute * 1e3:.3f}", f"{r.textbook * 1e3:.3f}",
-                f"{r.floor * 1e3:.3f}",
-                f"{r.lib / r.textbook:.2f}", f"{r.recompute / r.textbook:.2f}", f"{r.lib / r.floor:.2f}",
-                f"{r.logs / r.floor:.2f}",
-                f"{r.lib_bytes / mib:.1f}", f"{r.recompute_bytes / mib:.1f}", f"{r.textbook_bytes / mib:.1f}",
-                f"{r.lib_bytes / r.textbook_bytes:.3f}", f"{r.recompute_bytes / r.textbook_bytes:.3f}"]
+        line = [
+            r.device,
+            r.dtype,
+            str(r.n),
+            str(r.k),
+            f"{r.lib * 1e3:.3f}",
+            f"{r.recompute * 1e3:.3f}",
+            f"{r.textbook * 1e3:.3f}",
+            f"{r.floor * 1e3:.3f}",
+            f"{r.lib / r.textbook:.2f}",
+            f"{r.recompute / r.textbook:.2f}",
+            f"{r.lib / r.floor:.2f}",
+            f"{r.logs / r.floor:.2f}",
+            f"{r.lib_bytes / mib:.1f}",
+            f"{r.recompute_bytes / mib:.1f}",
+            f"{r.textbook_bytes / mib:.1f}",
+            f"{r.lib_bytes / r.textbook_bytes:.3f}",
+            f"{r.recompute_bytes / r.textbook_bytes:.3f}",
+        ]
         for name in compiled_names:
             t = (r.compiled or {}).get(name)
             line += ["-", "-"] if t is None else [f"{t * 1e3:.3f}", f"{t / r.lib:.2f}"]
@@ -323,11 +362,15 @@ def target_summary(rows: list[Row]) -> str:
         ):
             values = [ratio(r) for r in big]
             met = sum(v <= target for v in values)
-            lines.append(f"# {device} n >= 1000: {label} worst {max(values):.2f}, best {min(values):.2f} "
-                         f"(target <= {target:.2f}: met in {met} of {len(values)} rows)")
+            lines.append(
+                f"# {device} n >= 1000: {label} worst {max(values):.2f}, best {min(values):.2f} "
+                f"(target <= {target:.2f}: met in {met} of {len(values)} rows)"
+            )
         bound = min(1 + r.logs / r.floor for r in big)
-        lines.append(f"# {device} n >= 1000: a/c >= 1 + d/c >= {bound:.2f} for any implementation that "
-                     f"runs the floor's kernels plus torch.log")
+        lines.append(
+            f"# {device} n >= 1000: a/c >= 1 + d/c >= {bound:.2f} for any implementation that "
+            f"runs the floor's kernels plus torch.log"
+        )
     return "\n".join(lines)
 
 
@@ -335,17 +378,25 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: two small sizes, few repeats")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--devices", default="auto",
-                        help="comma list of cpu,cuda (default: cpu and cuda if available)")
+    parser.add_argument(
+        "--devices", default="auto", help="comma list of cpu,cuda (default: cpu and cuda if available)"
+    )
     parser.add_argument("--dtypes", default="float32,float64")
     parser.add_argument("--sizes", default=None, help="comma list of n:k (default: the issue's five sizes)")
-    parser.add_argument("--min-run-time", type=float, default=1.0,
-                        help="seconds per timing (blocked_autorange)")
-    parser.add_argument("--compile", action="store_true",
-                        help="also time torch.compile variants on CPU (first calls compile: minutes)")
-    parser.add_argument("--clock", choices=["auto", "cpu", "wall"], default="auto",
-                        help="CPU timings: process CPU time or wall time "
-                             "(auto: cpu with one thread, else wall)")
+    parser.add_argument(
+        "--min-run-time", type=float, default=1.0, help="seconds per timing (blocked_autorange)"
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time torch.compile variants on CPU (first calls compile: minutes)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=["auto", "cpu", "wall"],
+        default="auto",
+        help="CPU timings: process CPU time or wall time (auto: cpu with one thread, else wall)",
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -370,10 +421,12 @@ def main(argv=None) -> int:
     else:
         sizes = QUICK_SIZES if args.quick else FULL_SIZES
 
-    print(f"# relaxed top-k benchmark: torch {torch.__version__}, python {platform.python_version()}, "
-          f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
-          f"batch {BATCH}, tau {TAU}, CPU clock {args.clock}, "
-          f"{'quick' if args.quick else f'min_run_time {args.min_run_time}s'}")
+    print(
+        f"# relaxed top-k benchmark: torch {torch.__version__}, python {platform.python_version()}, "
+        f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
+        f"batch {BATCH}, tau {TAU}, CPU clock {args.clock}, "
+        f"{'quick' if args.quick else f'min_run_time {args.min_run_time}s'}"
+    )
     if "cuda" in devices:
         print(f"# cuda device: {torch.cuda.get_device_name()}")
     compiled = compiled_ops() if args.compile else None
@@ -383,8 +436,11 @@ def main(argv=None) -> int:
             for n, k in sizes:
                 row = run_config(device, dtype, n, k, args, compiled)
                 rows.append(row)
-                print(f"# done {device} {row.dtype} n={n} k={k}: a/b {row.lib / row.textbook:.2f}, "
-                      f"a/c {row.lib / row.floor:.2f}", flush=True)
+                print(
+                    f"# done {device} {row.dtype} n={n} k={k}: a/b {row.lib / row.textbook:.2f}, "
+                    f"a/c {row.lib / row.floor:.2f}",
+                    flush=True,
+                )
     print(format_table(rows))
     print(target_summary(rows))
     return 0

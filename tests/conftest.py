@@ -1,5 +1,6 @@
 """Fixtures and helpers shared by the tests; the workflow tests import ``run_snakemake`` and
 ``copy_workflow`` from here (``from conftest import ...``)."""
+
 import os
 import shutil
 import subprocess
@@ -15,8 +16,16 @@ SHARED_DATA = Path(os.environ.get("SUBSETGRAD_SHARED_DATA", REPO.parent / "share
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 #: What a copy of the workflow leaves out: environments, outputs, caches and data, which a run
 #: in the copy must make (or miss) itself rather than find from the checkout.
-COPY_IGNORE = (".venv", ".git", "results", ".snakemake", "data", "__pycache__", ".hypothesis",
-               ".pytest_cache")
+COPY_IGNORE = (
+    ".venv",
+    ".git",
+    "results",
+    ".snakemake",
+    "data",
+    "__pycache__",
+    ".hypothesis",
+    ".pytest_cache",
+)
 
 
 def copy_workflow(dest: Path, *ignore: str) -> Path:
@@ -32,12 +41,23 @@ def snakemake_env(**extra: str) -> dict:
     return {**os.environ, "PYTHONWARNINGS": "ignore", **extra}
 
 
-def run_snakemake(workdir: Path, *args, timeout: float | None = 900, env: dict | None = None,
-                  ) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path,
+    *args,
+    timeout: float | None = 900,
+    env: dict | None = None,
+) -> subprocess.CompletedProcess:
     """``snakemake *args`` in ``workdir`` with output captured, in :func:`snakemake_env` plus
     ``env``; no stdin, so a prompt fails instead of hanging."""
-    return subprocess.run([SNAKEMAKE, *map(str, args)], cwd=workdir, capture_output=True, text=True,
-                          timeout=timeout, env=snakemake_env(**(env or {})), stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [SNAKEMAKE, *map(str, args)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=snakemake_env(**(env or {})),
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ Every config goes through Snakemake's own config loading and merge and the valid
 workflow/rules/common.smk runs, in-process; one config per section also goes through a real
 `snakemake -n` (all of them with SUBSETGRAD_ALL_BAD_CONFIGS=1).
 """
+
 import os
 import re
 import subprocess

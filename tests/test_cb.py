@@ -1,4 +1,5 @@
 """The conditional-Bernoulli family (DP against enumeration, exact sampling) and its estimators."""
+
 import math
 
 import pytest
@@ -6,7 +7,12 @@ import torch
 from scipy.stats import chisquare
 
 from subsetgrad import (
-    cb_log_normalizer, cb_log_prob, cb_marginals, cb_sample, cb_subset_probs, make_estimator,
+    cb_log_normalizer,
+    cb_log_prob,
+    cb_marginals,
+    cb_sample,
+    cb_subset_probs,
+    make_estimator,
     subset_probs,
 )
 from subsetgrad.estimators_cb import sample_sum_of_gamma
@@ -59,15 +65,17 @@ def test_subset_probs_convention_and_k1_coincides_with_pl_wor():
 
 
 def test_masked_items_get_zero_mass_and_finite_gradients():
-    w = torch.tensor([[0.3, NEG_INF, -1.0, 2.0, NEG_INF, 0.5],
-                      [NEG_INF, NEG_INF, NEG_INF, 1.0, 0.0, -2.0]], dtype=torch.float64)
+    w = torch.tensor(
+        [[0.3, NEG_INF, -1.0, 2.0, NEG_INF, 0.5], [NEG_INF, NEG_INF, NEG_INF, 1.0, 0.0, -2.0]],
+        dtype=torch.float64,
+    )
     leaf = w.clone().requires_grad_()
     mu = cb_marginals(leaf, 3)
     _, probs = cb_subset_probs(w, 3)
     log_z, mu_enum = _enumerated(w, 3)
     torch.testing.assert_close(mu, mu_enum, rtol=0, atol=1e-10)
     assert (mu[0, [1, 4]] == 0).all() and torch.allclose(mu[1, 3:], torch.ones(3, dtype=w.dtype))
-    (mu ** 2 * torch.arange(6.0, dtype=w.dtype)).sum().backward()
+    (mu**2 * torch.arange(6.0, dtype=w.dtype)).sum().backward()
     assert torch.isfinite(leaf.grad).all()
     z = cb_sample(w.expand(500, 2, 6), 3)
     assert (z.sum(-1) == 3).all() and (z[:, 0, [1, 4]] == 0).all() and (z[:, 1, 3:] == 1).all()
@@ -131,7 +139,9 @@ def test_imle_backward_is_the_difference_of_map_states():
     (sample.khot * upstream).sum().backward()
     noise = tau * sample_sum_of_gamma(w.shape, k, dtype=w.dtype, generator=torch.Generator().manual_seed(3))
     z = torch.zeros_like(w).scatter(-1, torch.topk(w.detach() + noise, k).indices, 1.0)
-    z_target = torch.zeros_like(w).scatter(-1, torch.topk(w.detach() - lam * upstream + noise, k).indices, 1.0)
+    z_target = torch.zeros_like(w).scatter(
+        -1, torch.topk(w.detach() - lam * upstream + noise, k).indices, 1.0
+    )
     assert torch.equal(sample.khot.detach(), z)
     torch.testing.assert_close(w.grad, (z - z_target) / lam)
 
@@ -171,22 +181,25 @@ def test_cb_estimators_interface(name):
 @pytest.mark.parametrize("scale", [1e4, 1e-4])
 def test_cb_estimators_finite_on_extreme_and_masked_logits(name, scale):
     est = make_estimator(name, 3)
-    logits = (torch.randn(16, 10, dtype=torch.float64) * scale)
+    logits = torch.randn(16, 10, dtype=torch.float64) * scale
     logits[:, [2, 7]] = NEG_INF
     logits.requires_grad_()
     sample = est.sample(logits)
     assert (sample.khot.detach()[:, [2, 7]] == 0).all()
-    loss = (sample.khot ** 2 * torch.linspace(-1, 1, 10, dtype=torch.float64)).sum(-1)
+    loss = (sample.khot**2 * torch.linspace(-1, 1, 10, dtype=torch.float64)).sum(-1)
     est.surrogate(sample, loss).backward()
     assert torch.isfinite(logits.grad).all()
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"lambda_": 0.0}, "lambda_"),
-    ({"lambda_": float("inf")}, "lambda_"),
-    ({"tau": -1.0}, "tau"),
-    ({"lambda": 1.0}, "allowed: lambda_, num_samples, tau"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"lambda_": 0.0}, "lambda_"),
+        ({"lambda_": float("inf")}, "lambda_"),
+        ({"tau": -1.0}, "tau"),
+        ({"lambda": 1.0}, "allowed: lambda_, num_samples, tau"),
+    ],
+)
 def test_imle_options_are_validated(options, message):
     with pytest.raises(ValueError, match=message):
         make_estimator("imle", 2, **options)

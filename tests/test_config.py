@@ -1,4 +1,5 @@
 """Config validation: every bad key is named, with the allowed values, before any job runs."""
+
 import copy
 from pathlib import Path
 
@@ -17,6 +18,7 @@ def _default():
 
 def _merged(path: Path) -> dict:
     """What Snakemake does with --configfile: a recursive merge over config.yaml."""
+
     def merge(base, over):
         for key, value in over.items():
             if isinstance(value, dict) and isinstance(base.get(key), dict):
@@ -24,6 +26,7 @@ def _merged(path: Path) -> dict:
             else:
                 base[key] = value
         return base
+
     return merge(_default(), yaml.safe_load(path.read_text()))
 
 
@@ -103,6 +106,9 @@ def test_every_schema_reference_resolves_in_the_registry():
             assert resolver.lookup(ref).contents is not None, (uri, ref)
             checked += 1
     assert checked > len(files)  # not vacuous: the root and the task files refer to each other
-    estimator = registry.resolver(base_uri="tasks/study.schema.yaml").lookup(
-        "../config.schema.yaml#/$defs/estimator").contents
+    estimator = (
+        registry.resolver(base_uri="tasks/study.schema.yaml")
+        .lookup("../config.schema.yaml#/$defs/estimator")
+        .contents
+    )
     assert estimator["enum"] == available_estimators() == schema["$defs"]["estimator"]["enum"]

@@ -1,4 +1,5 @@
 """Bring-your-own .npz data and the config checks of dataset names."""
+
 import numpy as np
 import pytest
 
@@ -36,8 +37,9 @@ def test_feature_matrix_is_split_stratified_and_deterministic(tmp_path):
 def test_channels_last_uint8_images_become_channels_first_in_unit_interval(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(30, 8, 8, 3), dtype=np.uint8)
-    path = write(tmp_path / "imgs.npz", images=images, labels=labels(30),
-                 class_names=np.array(["a", "b", "c"]))
+    path = write(
+        tmp_path / "imgs.npz", images=images, labels=labels(30), class_names=np.array(["a", "b", "c"])
+    )
     ds = prepare_byo("imgs", {"path": str(path)}, split_seed=0)
     assert ds.x("train").shape[1:] == (3, 8, 8) and ds.meta["x_scale"] == 255.0
     assert ds.meta["class_names"] == ["a", "b", "c"]
@@ -45,23 +47,30 @@ def test_channels_last_uint8_images_become_channels_first_in_unit_interval(tmp_p
     loaded = load_dataset(tmp_path / "p/imgs.npz")
     assert loaded.x("test").dtype == np.float32 and 0 <= loaded.x("test").min() <= loaded.x("test").max() <= 1
     everything = np.concatenate([loaded.x(s) for s in ("train", "val", "test")]) * 255
-    assert sorted(map(bytes, np.rint(everything).astype(np.uint8))) == \
-        sorted(map(bytes, images.transpose(0, 3, 1, 2).copy()))
+    assert sorted(map(bytes, np.rint(everything).astype(np.uint8))) == sorted(
+        map(bytes, images.transpose(0, 3, 1, 2).copy())
+    )
 
 
-@pytest.mark.parametrize("arrays, message", [
-    ({"x": np.zeros((10, 2)), "y": labels(9)}, "10 feature rows but 9 labels"),
-    ({"x": np.zeros((10, 2)), "y": labels(10).reshape(5, 2)}, "labels have shape (5, 2)"),
-    ({"x": np.zeros(10), "y": labels(10)}, "features have shape (10,)"),
-    ({"x": np.where(np.eye(10, 3) > 0, np.nan, 0.0), "y": labels(10)}, "NaN or infinite values (in 3 sample"),
-    ({"x": np.zeros((10, 2)), "y": labels(10) + 0.5}, "not whole numbers"),
-    ({"x": np.zeros((10, 2)), "y": labels(10) - 1}, "labels must lie in 0..1"),
-    ({"x": np.zeros((10, 2)), "y": labels(10) * 2}, "classes [1, 3] have no sample"),
-    ({"x": np.zeros((10, 2)), "y": np.zeros(10, dtype=int)}, "only one class"),
-    ({"x": np.array([["a", "b"]] * 10), "y": labels(10)}, "dtype <U1; they must be numeric"),
-    ({"features": np.zeros((10, 2)), "y": labels(10)}, "needs an array named 'x' or 'images'"),
-    ({"x": np.zeros((10, 2)), "images": np.zeros((10, 2)), "y": labels(10)}, "has both 'x' and 'images'"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"x": np.zeros((10, 2)), "y": labels(9)}, "10 feature rows but 9 labels"),
+        ({"x": np.zeros((10, 2)), "y": labels(10).reshape(5, 2)}, "labels have shape (5, 2)"),
+        ({"x": np.zeros(10), "y": labels(10)}, "features have shape (10,)"),
+        (
+            {"x": np.where(np.eye(10, 3) > 0, np.nan, 0.0), "y": labels(10)},
+            "NaN or infinite values (in 3 sample",
+        ),
+        ({"x": np.zeros((10, 2)), "y": labels(10) + 0.5}, "not whole numbers"),
+        ({"x": np.zeros((10, 2)), "y": labels(10) - 1}, "labels must lie in 0..1"),
+        ({"x": np.zeros((10, 2)), "y": labels(10) * 2}, "classes [1, 3] have no sample"),
+        ({"x": np.zeros((10, 2)), "y": np.zeros(10, dtype=int)}, "only one class"),
+        ({"x": np.array([["a", "b"]] * 10), "y": labels(10)}, "dtype <U1; they must be numeric"),
+        ({"features": np.zeros((10, 2)), "y": labels(10)}, "needs an array named 'x' or 'images'"),
+        ({"x": np.zeros((10, 2)), "images": np.zeros((10, 2)), "y": labels(10)}, "has both 'x' and 'images'"),
+    ],
+)
 def test_invalid_files_are_rejected_with_what_to_fix(tmp_path, arrays, message):
     path = write(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DataError) as info:
@@ -101,15 +110,22 @@ def test_relative_path_starts_at_the_base_dir(tmp_path):
 
 
 def test_config_check_accepts_builtin_and_declared_names():
-    config = {"datasets": {"mine": {"path": "m.npz"}},
-              "tasks": {"knn": {"datasets": ["digits", "mnist", "mine"]}, "tsne": {"dataset": "mine"},
-                        "synthetic": {"k": 2}}}
+    config = {
+        "datasets": {"mine": {"path": "m.npz"}},
+        "tasks": {
+            "knn": {"datasets": ["digits", "mnist", "mine"]},
+            "tsne": {"dataset": "mine"},
+            "synthetic": {"k": 2},
+        },
+    }
     assert datasets_are_known(config) == []
 
 
 def test_config_check_names_unknown_datasets_and_shadowing():
-    config = {"datasets": {"mnist": {"path": "m.npz"}},
-              "tasks": {"knn": {"datasets": ["digits", "mnsit"]}, "tsne": {"dataset": "nope"}}}
+    config = {
+        "datasets": {"mnist": {"path": "m.npz"}},
+        "tasks": {"knn": {"datasets": ["digits", "mnsit"]}, "tsne": {"dataset": "nope"}},
+    }
     problems = datasets_are_known(config)
     assert len(problems) == 3
     assert any("'datasets.mnist'" in p and "is a builtin dataset" in p for p in problems)

@@ -3,6 +3,7 @@
 Every failure must name what to do (file, URL, exact path for a manual copy) and
 leave nothing behind: no destination file and no temporary file next to it.
 """
+
 import hashlib
 import http.server
 import socket
@@ -10,8 +11,16 @@ import threading
 
 import pytest
 
-from subsetgrad.bench.data import (DATASETS, ChecksumError, MissingRawFileError, RawFile, download_raw_file,
-                             prepare_dataset, require_raw_files, verify_raw_file)
+from subsetgrad.bench.data import (
+    DATASETS,
+    ChecksumError,
+    MissingRawFileError,
+    RawFile,
+    download_raw_file,
+    prepare_dataset,
+    require_raw_files,
+    verify_raw_file,
+)
 from subsetgrad.bench.data.download import OFFLINE_ENV
 
 PAYLOAD = b"official file content\n" * 5000
@@ -88,8 +97,9 @@ def test_file_url_download_is_verified_and_moved_into_place(tmp_path):
 
 def test_http_download_tries_mirrors_in_order(tmp_path, server):
     dest = tmp_path / "raw/ds/official.bin"
-    raw = RawFile("official.bin", (server + "/missing", server + "/good"), "md5",
-                  hashlib.md5(PAYLOAD).hexdigest())
+    raw = RawFile(
+        "official.bin", (server + "/missing", server + "/good"), "md5", hashlib.md5(PAYLOAD).hexdigest()
+    )
     download_raw_file(raw, dest, progress=False)
     assert dest.read_bytes() == PAYLOAD and leftovers(dest.parent) == ["official.bin"]
 
@@ -202,8 +212,16 @@ def test_require_raw_files_records_sources(tmp_path, monkeypatch):
     raw_dir = tmp_path / "raw/newsgroups20_w100"
     raw_dir.mkdir(parents=True)
     (raw_dir / "20news_w100.mat").write_bytes(PAYLOAD)
-    monkeypatch.setattr(spec, "raw_files", (RawFile("20news_w100.mat", ("https://x/20news_w100.mat",),
-                                                    "sha256", sha256(PAYLOAD)),))
+    monkeypatch.setattr(
+        spec,
+        "raw_files",
+        (RawFile("20news_w100.mat", ("https://x/20news_w100.mat",), "sha256", sha256(PAYLOAD)),),
+    )
     (entry,) = require_raw_files(spec, raw_dir)
-    assert entry == {"name": "20news_w100.mat", "url": "https://x/20news_w100.mat", "algorithm": "sha256",
-                     "checksum": sha256(PAYLOAD), "bytes": len(PAYLOAD)}
+    assert entry == {
+        "name": "20news_w100.mat",
+        "url": "https://x/20news_w100.mat",
+        "algorithm": "sha256",
+        "checksum": sha256(PAYLOAD),
+        "bytes": len(PAYLOAD),
+    }

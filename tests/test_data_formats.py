@@ -5,6 +5,7 @@ word index json, an aclImdb-style tar, a Kaggle-style TSV, a MATLAB .mat); their
 checksums are pinned in place of the published ones, so preparation runs exactly
 the code path of the real files.
 """
+
 import gzip
 import io
 import json
@@ -15,17 +16,31 @@ import tarfile
 import numpy as np
 import pytest
 
-from subsetgrad.bench.data import (DATASETS, DataError, RawFile, file_checksum, load_dataset, prepare_dataset,
-                             save_dataset)
+from subsetgrad.bench.data import (
+    DATASETS,
+    DataError,
+    RawFile,
+    file_checksum,
+    load_dataset,
+    prepare_dataset,
+    save_dataset,
+)
 from subsetgrad.bench.data.cifar import read_cifar_tarball
 from subsetgrad.bench.data.imdb import read_aclimdb, read_keras_imdb, read_reviews_tsv
 from subsetgrad.bench.data.mnist import read_idx
 from subsetgrad.bench.data.newsgroups import read_w100
-from subsetgrad.bench.data.text import (clean_review, encode_word_level, keras_imdb_words, pad_pre, split_sentences,
-                                  word_ranks, words)
-
+from subsetgrad.bench.data.text import (
+    clean_review,
+    encode_word_level,
+    keras_imdb_words,
+    pad_pre,
+    split_sentences,
+    word_ranks,
+    words,
+)
 
 # --- writers of the official formats -----------------------------------------------------
+
 
 def write_idx(path, array: np.ndarray, compress=True):
     codes = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}
@@ -56,17 +71,31 @@ def write_cifar(path, per_batch=20, seed=0):
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
+
         def add(name, obj):
             blob = pickle.dumps(obj, protocol=2)
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
+
         for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-            add(name, {b"batch_label": name.encode(), b"labels": [i % 10 for i in range(per_batch)],
-                       b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-                       b"filenames": [b"x.png"] * per_batch})
-        add("batches.meta", {b"label_names": [f"class{i}".encode() for i in range(10)],
-                             b"num_cases_per_batch": per_batch, b"num_vis": 3072})
+            add(
+                name,
+                {
+                    b"batch_label": name.encode(),
+                    b"labels": [i % 10 for i in range(per_batch)],
+                    b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+                    b"filenames": [b"x.png"] * per_batch,
+                },
+            )
+        add(
+            "batches.meta",
+            {
+                b"label_names": [f"class{i}".encode() for i in range(10)],
+                b"num_cases_per_batch": per_batch,
+                b"num_vis": 3072,
+            },
+        )
 
 
 def write_keras_imdb(raw, n_train=20, n_test=10, vocab=60, seed=0):
@@ -78,14 +107,20 @@ def write_keras_imdb(raw, n_train=20, n_test=10, vocab=60, seed=0):
         for i in range(n):
             arr[i] = list(rng.integers(1, vocab + 1, size=rng.integers(3, 25)).tolist())
         return arr
+
     with open(raw / "imdb.npz", "wb") as handle:
-        np.savez(handle, x_train=reviews(n_train), y_train=np.arange(n_train) % 2,
-                 x_test=reviews(n_test), y_test=np.arange(n_test) % 2)
+        np.savez(
+            handle,
+            x_train=reviews(n_train),
+            y_train=np.arange(n_train) % 2,
+            x_test=reviews(n_test),
+            y_test=np.arange(n_test) % 2,
+        )
     (raw / "imdb_word_index.json").write_text(json.dumps({f"w{r}": r for r in range(1, vocab + 1)}))
 
 
 REVIEW_TEXTS = [
-    "A great film. I loved it!<br /><br />Mr. Smith was superb, \"truly\" great.",
+    'A great film. I loved it!<br /><br />Mr. Smith was superb, "truly" great.',
     "Terrible. Boring plot and bad acting? Yes... it's bad.",
     "Fine movie. The end.",
     "Worst film ever made. Never again! Awful, awful, awful.",
@@ -95,16 +130,20 @@ REVIEW_TEXTS = [
 def write_aclimdb(path, per_folder=3):
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
+
         def add(name, text):
             blob = text.encode()
             info = tarfile.TarInfo(name)
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
+
         for split in ("test", "train"):  # out of order on purpose: the reader sorts
             for polarity in ("pos", "neg"):
                 for i in range(per_folder):
-                    add(f"aclImdb/{split}/{polarity}/{i}_{7 if polarity == 'pos' else 2}.txt",
-                        f"{polarity} review {i}. " + REVIEW_TEXTS[i % len(REVIEW_TEXTS)])
+                    add(
+                        f"aclImdb/{split}/{polarity}/{i}_{7 if polarity == 'pos' else 2}.txt",
+                        f"{polarity} review {i}. " + REVIEW_TEXTS[i % len(REVIEW_TEXTS)],
+                    )
         add("aclImdb/train/unsup/0_0.txt", "unlabelled review, ignored.")
         add("aclImdb/imdb.vocab", "the\nand\n")
 
@@ -125,21 +164,29 @@ def write_w100(path, n_docs=60, n_words=100, seed=0):
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     documents = scipy.sparse.csc_matrix((rng.random((n_words, n_docs)) < 0.1).astype(np.float64))
-    scipy.io.savemat(path, {
-        "documents": documents,
-        "newsgroups": (np.arange(n_docs) % 4 + 1).reshape(1, -1).astype(np.float64),
-        "wordlist": np.array([f"word{i}" for i in range(n_words)], dtype=object).reshape(1, -1),
-        "groupnames": np.array(["comp.*", "rec.*", "sci.*", "talk.*"], dtype=object).reshape(1, -1)})
+    scipy.io.savemat(
+        path,
+        {
+            "documents": documents,
+            "newsgroups": (np.arange(n_docs) % 4 + 1).reshape(1, -1).astype(np.float64),
+            "wordlist": np.array([f"word{i}" for i in range(n_words)], dtype=object).reshape(1, -1),
+            "groupnames": np.array(["comp.*", "rec.*", "sci.*", "talk.*"], dtype=object).reshape(1, -1),
+        },
+    )
 
 
 @pytest.fixture
 def pin(monkeypatch):
     """Pin a dataset's raw files to the checksums of the files a test wrote."""
+
     def _pin(name, raw_dir):
         spec = DATASETS[name]
-        pinned = tuple(RawFile(f.name, f.urls, "sha256", file_checksum(raw_dir / f.name, "sha256"))
-                       for f in spec.raw_files)
+        pinned = tuple(
+            RawFile(f.name, f.urls, "sha256", file_checksum(raw_dir / f.name, "sha256"))
+            for f in spec.raw_files
+        )
         monkeypatch.setattr(spec, "raw_files", pinned)
+
     return _pin
 
 
@@ -156,6 +203,7 @@ def assert_same(a, b):
 
 
 # --- IDX / MNIST ---------------------------------------------------------------------------
+
 
 def test_read_idx_plain_and_gzip(tmp_path):
     array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
@@ -231,6 +279,7 @@ def test_truncated_gzip_is_reported_and_nothing_is_written(tmp_path, pin):
 
 # --- CIFAR-10 ------------------------------------------------------------------------------
 
+
 def test_cifar_tarball_parser(tmp_path):
     write_cifar(tmp_path / "c.tar.gz", per_batch=20)
     batches, names = read_cifar_tarball(tmp_path / "c.tar.gz")
@@ -261,6 +310,7 @@ def test_cifar_archive_without_batches_is_rejected(tmp_path):
 
 
 # --- IMDB ----------------------------------------------------------------------------------
+
 
 def test_keras_imdb_word_level(tmp_path, pin):
     raw = tmp_path / "raw/imdb_keras"
@@ -294,8 +344,9 @@ def test_imdb_sentence_preparation(tmp_path, pin):
     raw = tmp_path / "raw/imdb_sentence"
     write_aclimdb(raw / "aclImdb_v1.tar.gz", per_folder=3)
     pin("imdb_sentence", raw)
-    ds = prepare_dataset("imdb_sentence", raw, split_seed=0, val_size=2, num_words=30,
-                         max_sentences=3, max_words=5)
+    ds = prepare_dataset(
+        "imdb_sentence", raw, split_seed=0, val_size=2, num_words=30, max_sentences=3, max_words=5
+    )
     assert_splits(ds, {"train": 4, "val": 2, "test": 6})
     assert ds.x("train").shape == (4, 3, 5) and ds.x("test").dtype == np.int32
     assert ds.x("test").max() < 30
@@ -314,8 +365,11 @@ def test_text_cleaning_and_sentences():
     assert split_sentences(text) == ["a great film.", "i loved it!mr. smith was superb, truly great."]
     assert clean_review("Tom &amp; Jerry<br />Fine") == "tom & jerryfine"
     assert words("dont, stop; me-now") == ["dont", "stop", "me", "now"]
-    assert split_sentences(clean_review("It's bad... Really? h. g. wells wrote it.")) == \
-        ["its bad...", "really?", "h. g. wells wrote it."]
+    assert split_sentences(clean_review("It's bad... Really? h. g. wells wrote it.")) == [
+        "its bad...",
+        "really?",
+        "h. g. wells wrote it.",
+    ]
     ranks = word_ranks([["b", "a", "b"], ["c", "a"]])
     assert ranks == {"b": 1, "a": 2, "c": 3}  # ties keep the order of first appearance
     ids = encode_word_level(["b a zzz c"], ranks, num_words=6, maxlen=6)
@@ -331,8 +385,9 @@ def test_imdb_word_from_aclimdb_follows_keras_conventions(tmp_path, pin):
     reviews = read_aclimdb(raw / "aclImdb_v1.tar.gz")
     tokens = [keras_imdb_words(t) for split in ("train", "test") for t in reviews[split][0]]
     ranks = word_ranks(tokens)  # ranked over train and test, as Keras's index
-    expected = pad_pre([[1] + [ranks[w] + 3 if ranks[w] + 3 < 12 else 2 for w in ws]
-                        for ws in tokens[6:]], 10)
+    expected = pad_pre(
+        [[1] + [ranks[w] + 3 if ranks[w] + 3 < 12 else 2 for w in ws] for ws in tokens[6:]], 10
+    )
     assert np.array_equal(ds.x("test"), expected)
     vocab = ds.arrays["vocabulary"]
     assert list(vocab[:3]) == ["<pad>", "<start>", "<oov>"] and vocab[4] == next(iter(ranks))
@@ -358,6 +413,7 @@ def test_tsv_reviews_share_the_aclimdb_pipeline(tmp_path, pin):
 
 # --- 20 Newsgroups -------------------------------------------------------------------------
 
+
 def test_w100_mat_parser_and_preparation(tmp_path, pin):
     raw = tmp_path / "raw/newsgroups20_w100"
     write_w100(raw / "20news_w100.mat", n_docs=60)
@@ -371,7 +427,9 @@ def test_w100_mat_parser_and_preparation(tmp_path, pin):
     together = np.concatenate([ds.x("train"), ds.x("test")])
     assert sorted(map(bytes, together)) == sorted(map(bytes, x))
     assert_same(ds, prepare_dataset("newsgroups20_w100", raw, split_seed=0, train_size=50))
-    assert not np.array_equal(ds.y("test"), prepare_dataset("newsgroups20_w100", raw, 1, train_size=50).y("test"))
+    assert not np.array_equal(
+        ds.y("test"), prepare_dataset("newsgroups20_w100", raw, 1, train_size=50).y("test")
+    )
 
 
 def test_a_damaged_mat_file_is_reported(tmp_path):
@@ -382,8 +440,10 @@ def test_a_damaged_mat_file_is_reported(tmp_path):
 
 # --- splits ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n, classes, n_val, n_test", [(100, 4, 10, 20), (61, 7, 3, 5), (50, 2, 0, 1),
-                                                       (1000, 10, 100, 0)])
+
+@pytest.mark.parametrize(
+    "n, classes, n_val, n_test", [(100, 4, 10, 20), (61, 7, 3, 5), (50, 2, 0, 1), (1000, 10, 100, 0)]
+)
 def test_split_by_sizes_is_exact_disjoint_stratified_and_seeded(n, classes, n_val, n_test):
     from subsetgrad.bench.data import split_by_sizes
 

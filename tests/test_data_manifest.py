@@ -5,6 +5,7 @@ content manifest of the 50,000 labelled reviews. The real-data tests read the
 repacked archive in ../shared/data (skipped where absent); the rest use small
 archives written here with a manifest and md5 pinned to them.
 """
+
 import dataclasses
 import hashlib
 import io
@@ -18,8 +19,12 @@ import pytest
 from subsetgrad.bench.data import DATASETS, ChecksumError, DataError, prepare_dataset
 from subsetgrad.bench.data.download import file_checksum, locate_raw_file, require_raw_files, verify_raw_file
 from subsetgrad.bench.data.imdb import ACLIMDB, ACLIMDB_MANIFEST, read_aclimdb
-from subsetgrad.bench.data.manifest import (ContentManifest, compute_fingerprints, file_hashes, manifest_sha256,
-                                      verify_manifest)
+from subsetgrad.bench.data.manifest import (
+    compute_fingerprints,
+    file_hashes,
+    manifest_sha256,
+    verify_manifest,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SUBSETGRAD_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -28,14 +33,16 @@ SHARED_ARCHIVE = "aclImdb_labelled_v1.tar.gz"
 
 # --- small archives, manifest pinned here ---------------------------------------------------
 
+
 def review_files(per_folder=3):
     files = {}
     for split in ("train", "test"):
         for polarity in ("pos", "neg"):
             for i in range(per_folder):
                 rating = 8 if polarity == "pos" else 3
-                files[f"aclImdb/{split}/{polarity}/{i}_{rating}.txt"] = \
+                files[f"aclImdb/{split}/{polarity}/{i}_{rating}.txt"] = (
                     f"{polarity} {split} review {i}. A film.<br /><br />The end!".encode()
+                )
     return files
 
 
@@ -64,8 +71,12 @@ def small_manifest(tmp_path, monkeypatch):
     """Pin the IMDB raw file to a 12-review set: its manifest, fingerprints and tarball md5."""
     files = review_files()
     lines = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-    manifest = dataclasses.replace(ACLIMDB_MANIFEST, ids_per_folder=3, sha256=manifest_sha256(lines),
-                                   fingerprints_file=str(tmp_path / "fingerprints.bin"))
+    manifest = dataclasses.replace(
+        ACLIMDB_MANIFEST,
+        ids_per_folder=3,
+        sha256=manifest_sha256(lines),
+        fingerprints_file=str(tmp_path / "fingerprints.bin"),
+    )
     (tmp_path / "fingerprints.bin").write_bytes(compute_fingerprints(lines, manifest))
     official = write_tar(tmp_path / "official" / ACLIMDB.name, files)
     raw_file = dataclasses.replace(ACLIMDB, checksum=file_checksum(official, "md5"), manifest=manifest)
@@ -84,8 +95,9 @@ def test_official_name_is_verified_by_md5(tmp_path, small_manifest):
     files, raw_file, official = small_manifest
     assert locate_raw_file(official.parent, raw_file) == official
     assert verify_raw_file(official, raw_file) == raw_file.checksum
-    ds = prepare_dataset("imdb_sentence", official.parent, split_seed=0, val_size=2, num_words=30,
-                         max_sentences=3, max_words=5)
+    ds = prepare_dataset(
+        "imdb_sentence", official.parent, split_seed=0, val_size=2, num_words=30, max_sentences=3, max_words=5
+    )
     assert ds.meta["source_files"][0]["algorithm"] == "md5"
     # a repacked archive under the official name has the right content but not the published
     # md5: only the published checksum counts under that name, and the error says where to put it
@@ -157,14 +169,16 @@ def test_a_corrupt_alternative_archive_is_reported(tmp_path, small_manifest):
 def test_mismatch_without_fingerprints_still_rejects(tmp_path):
     files = review_files(per_folder=2)
     lines = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-    manifest = dataclasses.replace(ACLIMDB_MANIFEST, ids_per_folder=2, sha256=manifest_sha256(lines),
-                                   fingerprints_file="")
+    manifest = dataclasses.replace(
+        ACLIMDB_MANIFEST, ids_per_folder=2, sha256=manifest_sha256(lines), fingerprints_file=""
+    )
     files["aclImdb/test/neg/0_3.txt"] = b"changed"
     with pytest.raises(DataError, match="cannot be named"):
         verify_manifest(write_tar(tmp_path / "x.tar", files), manifest, "reviews", "Replace it.")
 
 
 # --- the real dataset -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory):

@@ -4,6 +4,7 @@ The shared files are linked under their official names into a temporary data
 directory (the manual-placement path), so these tests run the same code as a
 user who copied the official files by hand.
 """
+
 import json
 
 import numpy as np
@@ -71,7 +72,7 @@ def test_real_imdb_reviews_through_the_aclimdb_pipeline(raw):
     for row, original in zip(word.x("test")[:20], split["test"][:20]):
         expected = words(clean_review(texts[original]))
         decoded = [vocab[i] for i in row if i > 1]
-        tail = expected[-len(decoded):]
+        tail = expected[-len(decoded) :]
         assert all(d == "<oov>" or d == e for d, e in zip(decoded, tail))
     # a 5,000-word vocabulary from 4,000 reviews leaves about a tenth of the tokens out
     tokens = word.x("test")[word.x("test") > 1]
@@ -91,6 +92,7 @@ def test_real_cifar_jpeg_images(raw):
 
 
 # --- the Snakemake rules -----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def workflow_copy(tmp_path_factory):
@@ -112,8 +114,16 @@ def test_dry_run_of_the_paper_datasets_plans_downloads_offline(workflow_copy):
 
 @pytest.mark.slow
 def test_missing_manual_file_fails_with_the_path_to_place_it(workflow_copy):
-    result = snakemake("--cores", "1", "empty/prepared/imdb_word_small.npz", "--configfile",
-                       "config/real_small.yaml", "--config", "data_dir=empty", cwd=workflow_copy)
+    result = snakemake(
+        "--cores",
+        "1",
+        "empty/prepared/imdb_word_small.npz",
+        "--configfile",
+        "config/real_small.yaml",
+        "--config",
+        "data_dir=empty",
+        cwd=workflow_copy,
+    )
     assert result.returncode != 0
     out = result.stdout + result.stderr
     path = "empty/raw/imdb_reviews_5000/imdb_labeledTrainData_first5000.tsv.gz"
@@ -135,10 +145,14 @@ def test_real_small_datasets_from_manual_copies(workflow_copy, shared_data):
     mnist = load_dataset(data / "prepared/mnist_test_small.npz")
     assert mnist.x("train").shape == (7000, 1, 28, 28) and mnist.x("train").dtype == np.float32
     sidecar = json.loads((data / "prepared/mnist_test_small.json").read_text())
-    assert {f["name"] for f in sidecar["source_files"]} == {"t10k-images-idx3-ubyte.gz",
-                                                            "t10k-labels-idx1-ubyte.gz"}
-    assert sidecar["source_files"][0]["checksum"] in {"9fb629c4189551a2d022fa330f9573f3",
-                                                      "ec29112dd5afa0611ce80d1b7f02629c"}
+    assert {f["name"] for f in sidecar["source_files"]} == {
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    }
+    assert sidecar["source_files"][0]["checksum"] in {
+        "9fb629c4189551a2d022fa330f9573f3",
+        "ec29112dd5afa0611ce80d1b7f02629c",
+    }
     assert sidecar["class_counts"]["test"] == np.bincount(mnist.y("test")).tolist()
     assert load_dataset(data / "prepared/newsgroups20_w100.npz").x("test").shape == (1242, 100)
 

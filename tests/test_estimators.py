@@ -1,4 +1,5 @@
 """Every estimator: interface, validation, masks, and unbiasedness against exact gradients."""
+
 import math
 
 import pytest
@@ -54,20 +55,25 @@ def test_gradients_finite_on_extreme_logits(name, scale):
     est = _build(name, 3)
     logits = (torch.randn(16, 10, dtype=torch.float64) * scale).requires_grad_()
     sample = est.sample(logits)
-    est.surrogate(sample, (sample.khot ** 2 * torch.linspace(-1, 1, 10, dtype=torch.float64)).sum(-1)).backward()
+    est.surrogate(
+        sample, (sample.khot**2 * torch.linspace(-1, 1, 10, dtype=torch.float64)).sum(-1)
+    ).backward()
     assert torch.isfinite(logits.grad).all()
 
 
-@pytest.mark.parametrize("name, options, message", [
-    ("nope", {}, "unknown estimator"),
-    ("relaxed", {"tau": 0.0}, "tau"),
-    ("relaxed", {"tau": float("nan")}, "tau"),
-    ("relaxed", {"tau": -1}, "tau"),
-    ("relaxed", {"temperature": 1.0}, "allowed: num_samples, tau"),
-    ("reinforce", {"baseline_decay": 1.0}, "baseline_decay"),
-    ("reinforce_loo", {"num_samples": 1}, "num_samples"),
-    ("reinforce", {"tau": 1.0}, "does not take"),
-])
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("nope", {}, "unknown estimator"),
+        ("relaxed", {"tau": 0.0}, "tau"),
+        ("relaxed", {"tau": float("nan")}, "tau"),
+        ("relaxed", {"tau": -1}, "tau"),
+        ("relaxed", {"temperature": 1.0}, "allowed: num_samples, tau"),
+        ("reinforce", {"baseline_decay": 1.0}, "baseline_decay"),
+        ("reinforce_loo", {"num_samples": 1}, "num_samples"),
+        ("reinforce", {"tau": 1.0}, "does not take"),
+    ],
+)
 def test_bad_options_are_rejected(name, options, message):
     with pytest.raises(ValueError, match=message):
         make_estimator(name, 2, **options)
@@ -153,15 +159,22 @@ def test_reinforce_baseline_state_round_trips():
 
 
 def test_every_task_shares_one_temperature_label_and_estimator_builder():
-    from subsetgrad.bench.experiments.common import (NO_TEMPERATURE, build_estimator, parse_tau_label,
-                                                     run_temperatures, tau_label)
+    from subsetgrad.bench.experiments.common import (
+        NO_TEMPERATURE,
+        build_estimator,
+        parse_tau_label,
+        run_temperatures,
+        tau_label,
+    )
 
     assert [tau_label(t) for t in (0.5, 16, None)] == ["tau0.5", "tau16", NO_TEMPERATURE]
     assert parse_tau_label("tau0.5") == 0.5 and parse_tau_label(NO_TEMPERATURE) is None
     for bad in ("0.5", "tau-1", "taux", "none"):
         with pytest.raises(ValueError, match="tau<positive number>"):
             parse_tau_label(bad)
-    assert run_temperatures("relaxed", [0.1, 1]) == [0.1, 1] and run_temperatures("reinforce", [0.1, 1]) == [None]
+    assert run_temperatures("relaxed", [0.1, 1]) == [0.1, 1] and run_temperatures("reinforce", [0.1, 1]) == [
+        None
+    ]
     assert build_estimator("relaxed", 2, "tau0.5").tau == 0.5
     with pytest.raises(ValueError, match="takes no temperature"):
         build_estimator("reinforce", 2, 0.5)

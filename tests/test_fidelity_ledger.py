@@ -5,6 +5,7 @@ Each ledger row names, in its "this project" column, the config keys it rests on
 with config/paper.yaml merged over it, as Snakemake merges them) must hold that value.
 Every row's status is ``same`` or ``differs: <why>``, never blank.
 """
+
 import re
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 LEDGER = REPO / "docs/fidelity.md"
-QUOTED = re.compile(r"`((?:tasks|seeds|profile|device|gpus_per_job|jobs_per_gpu|split_seed)[\w.\-]*):\s*([^`]+)`")
+QUOTED = re.compile(
+    r"`((?:tasks|seeds|profile|device|gpus_per_job|jobs_per_gpu|split_seed)[\w.\-]*):\s*([^`]+)`"
+)
 
 
 def _merge(base, over):
@@ -73,7 +76,8 @@ def test_quoted_config_value_is_the_paper_profiles(setting, key, value):
         pytest.fail(f"ledger row {setting!r} names config key {key!r}, which config/paper.yaml does not set")
     assert actual == yaml.safe_load(value), (
         f"ledger row {setting!r}: docs/fidelity.md says {key} = {value}, config/paper.yaml resolves "
-        f"to {actual!r}; update the ledger or the profile")
+        f"to {actual!r}; update the ledger or the profile"
+    )
 
 
 def test_every_row_has_an_explained_status():
@@ -81,7 +85,8 @@ def test_every_row_has_an_explained_status():
         assert len(row) == 5, f"ledger row {row[0]!r} has {len(row)} cells, expected 5"
         status = row[4]
         assert status == "same" or re.match(r"^differs: \S.{9,}", status), (
-            f"ledger row {row[0]!r}: status must be 'same' or 'differs: <why>', got {status!r}")
+            f"ledger row {row[0]!r}: status must be 'same' or 'differs: <why>', got {status!r}"
+        )
 
 
 def test_cited_project_files_exist():

@@ -3,13 +3,13 @@
 No GPU is needed: the scheduling test pretends the machine has 2 GPUs (SUBSETGRAD_GPUS)
 and runs dummy jobs that claim their device exactly as the training scripts do.
 """
+
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -70,7 +70,10 @@ def test_devices_index_into_an_inherited_cuda_visible_devices(tmp_path):
 
 def test_a_crashed_job_releases_its_slot(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import importlib.util, sys, time
             spec = importlib.util.spec_from_file_location("gpu_slots", {str(MODULE)!r})
             module = sys.modules["gpu_slots"] = importlib.util.module_from_spec(spec)
@@ -81,7 +84,11 @@ def test_a_crashed_job_releases_its_slot(tmp_path):
                   environ=env)
             print("claimed", flush=True)
             time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "claimed"
         env = _profile_env(1, 1)
@@ -102,11 +109,14 @@ def test_jobs_without_a_gpu_are_kept_off_the_gpus(tmp_path):
     assert env["CUDA_VISIBLE_DEVICES"] == ""
 
 
-@pytest.mark.parametrize("pool, config, message", [
-    ("0x1", _config(0, 1), "found no GPU"),
-    ("2x1", _config(2, 1, gpus_per_job=2), "one device"),
-    ("2x1", {"jobs_per_gpu": 4, "gpus_per_job": 1}, "replaces the profile's config"),
-])
+@pytest.mark.parametrize(
+    "pool, config, message",
+    [
+        ("0x1", _config(0, 1), "found no GPU"),
+        ("2x1", _config(2, 1, gpus_per_job=2), "one device"),
+        ("2x1", {"jobs_per_gpu": 4, "gpus_per_job": 1}, "replaces the profile's config"),
+    ],
+)
 def test_inconsistent_settings_fail_clearly(tmp_path, pool, config, message):
     env = {"SUBSETGRAD_GPU_POOL": pool}
     with pytest.raises(GpuSlotError, match=message):
@@ -154,8 +164,9 @@ rule train:
 
 
 def _max_overlap(intervals):
-    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals],
-                    key=lambda e: (e[0], e[1]))  # an end before a start at the same instant
+    events = sorted(
+        [(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals], key=lambda e: (e[0], e[1])
+    )  # an end before a start at the same instant
     current = peak = 0
     for _, step in events:
         current += step
@@ -167,23 +178,42 @@ def test_the_gpu_profile_caps_concurrent_jobs_per_machine_and_device(tmp_path):
     (tmp_path / "Snakefile").write_text(TEST_SNAKEFILE)
     (tmp_path / "job.py").write_text(JOB_SCRIPT)
     (tmp_path / "config.yaml").write_text("gpus_per_job: 1\n")
-    env = {**os.environ, "SUBSETGRAD_GPUS": "2", "SUBSETGRAD_JOBS_PER_GPU": "2",
-           "PYTHONWARNINGS": "ignore",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "SUBSETGRAD_GPUS": "2",
+        "SUBSETGRAD_JOBS_PER_GPU": "2",
+        "PYTHONWARNINGS": "ignore",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     for name in ("CUDA_VISIBLE_DEVICES", "SUBSETGRAD_GPU_POOL"):
         env.pop(name, None)
     result = subprocess.run(
-        [SNAKEMAKE, "--workflow-profile", str(REPO / "profiles/gpu"), "--cores", "8",
-         "--snakefile", str(tmp_path / "Snakefile"), "--directory", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, env=env)
+        [
+            SNAKEMAKE,
+            "--workflow-profile",
+            str(REPO / "profiles/gpu"),
+            "--cores",
+            "8",
+            "--snakefile",
+            str(tmp_path / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-5000:]
     jobs = [json.loads(p.read_text()) for p in sorted((tmp_path / "out").glob("*.json"))]
     assert len(jobs) == 8
     # Snakemake's cap: 2 GPUs x 2 jobs, though 8 cores would run all 8 jobs at once
     launched = _max_overlap([(j["launched"], j["end"]) for j in jobs])
     assert 2 <= launched <= 4, launched
-    per_device = {d: _max_overlap([(j["start"], j["end"]) for j in jobs if j["device"] == d])
-                  for d in {j["device"] for j in jobs}}
+    per_device = {
+        d: _max_overlap([(j["start"], j["end"]) for j in jobs if j["device"] == d])
+        for d in {j["device"] for j in jobs}
+    }
     assert set(per_device) == {"0", "1"}
     assert max(per_device.values()) <= 2, per_device
     print(f"max concurrent jobs {launched}, per device {per_device}")

@@ -1,6 +1,5 @@
 """Deep stochastic kNN: blocked kNN search, the training step per estimator,
 resume, config checks."""
-import math
 
 import numpy as np
 import pytest
@@ -48,16 +47,32 @@ def digits():
 
 def tiny_task(**overrides):
     """The per-estimator check's settings: 12 epochs of 11 steps (132 steps, ~1.5 s CPU)."""
-    task = dict(datasets=["digits"], nets={"digits": "small_cnn"}, embedding_dim=64,
-                estimators=ESTIMATORS, temperatures=[1], estimator_options={}, k=9,
-                queries_per_step=100, candidates_per_step=100, epochs=12, steps_per_epoch=None,
-                lr=3e-3, lr_by_estimator={"reinforce": 1e-4}, momentum=0.9, weight_decay=5e-4,
-                eval_batch_size=1000, eval_block_elements=2**20, pca_components=50)
+    task = dict(
+        datasets=["digits"],
+        nets={"digits": "small_cnn"},
+        embedding_dim=64,
+        estimators=ESTIMATORS,
+        temperatures=[1],
+        estimator_options={},
+        k=9,
+        queries_per_step=100,
+        candidates_per_step=100,
+        epochs=12,
+        steps_per_epoch=None,
+        lr=3e-3,
+        lr_by_estimator={"reinforce": 1e-4},
+        momentum=0.9,
+        weight_decay=5e-4,
+        eval_batch_size=1000,
+        eval_block_elements=2**20,
+        pca_components=50,
+    )
     task.update(overrides)
     return task
 
 
 # --- blocked kNN search -----------------------------------------------------------
+
 
 def _clustered(n, dim, classes, seed):
     rng = np.random.default_rng(seed)
@@ -74,8 +89,9 @@ def test_knn_predictions_equal_sklearn(block_elements):
     x_q, _ = _clustered(120, 4, 10, seed=2)
     k = 9
     sk = KNeighborsClassifier(n_neighbors=k, algorithm="brute").fit(x_ref, y_ref)
-    ours = knn_predict(torch.as_tensor(x_q), torch.as_tensor(x_ref), torch.as_tensor(y_ref), k,
-                       block_elements=block_elements)
+    ours = knn_predict(
+        torch.as_tensor(x_q), torch.as_tensor(x_ref), torch.as_tensor(y_ref), k, block_elements=block_elements
+    )
     assert np.array_equal(ours.numpy(), sk.predict(x_q))
     idx, dist = knn_search(torch.as_tensor(x_q), torch.as_tensor(x_ref), k, block_elements)
     sk_dist, sk_idx = sk.kneighbors(x_q)
@@ -89,7 +105,9 @@ def test_vote_ties_go_to_the_smallest_label_like_sklearn():
     x_ref = np.array([[0.0], [1.0], [2.0], [3.0]])
     y_ref = np.array([3, 1, 3, 1])  # query at 1.5: neighbours 1, 2, 0, 3 -> two 3s, two 1s
     sk = KNeighborsClassifier(n_neighbors=4, algorithm="brute").fit(x_ref, y_ref)
-    ours = knn_predict(torch.tensor([[1.5]], dtype=torch.float64), torch.as_tensor(x_ref), torch.as_tensor(y_ref), 4)
+    ours = knn_predict(
+        torch.tensor([[1.5]], dtype=torch.float64), torch.as_tensor(x_ref), torch.as_tensor(y_ref), 4
+    )
     assert ours.tolist() == sk.predict([[1.5]]).tolist() == [1]
 
 
@@ -145,6 +163,7 @@ def test_bad_block_and_k_are_rejected():
 
 # --- the training step ------------------------------------------------------------
 
+
 def test_neighbour_loss_counts_same_label_and_broadcasts_samples():
     same = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     khot = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
@@ -171,8 +190,9 @@ def test_training_improves_test_accuracy_over_untrained_net(estimator, digits, t
     0.042-0.059; concrete 0.033-0.059; reinforce_loo 0.042-0.061; reinforce (lr 1e-4)
     0.020-0.025. We require 0.01 (4 images), half the smallest measured value."""
     tau = 1.0 if takes_temperature(estimator) else None
-    rows, curve, best = train_knn_run(digits, tiny_task(), "digits", estimator, tau, 0,
-                                      tmp_path / "ckpt.pt", progress=False)
+    rows, curve, best = train_knn_run(
+        digits, tiny_task(), "digits", estimator, tau, 0, tmp_path / "ckpt.pt", progress=False
+    )
     r = {row["metric"]: row["value"] for row in rows}
     assert r["test_accuracy"] - r["untrained_test_accuracy"] >= 0.01, r
     assert curve.epoch.tolist() == list(range(13))
@@ -183,14 +203,23 @@ def test_training_improves_test_accuracy_over_untrained_net(estimator, digits, t
 
 def test_resume_continues_bit_for_bit(digits, tmp_path):
     """A run extended from its epoch-2 checkpoint equals an uninterrupted 3-epoch run."""
-    task = tiny_task(nets={"digits": "mlp"}, embedding_dim=16, epochs=3, steps_per_epoch=4,
-                     queries_per_step=30, candidates_per_step=30)
-    full_rows, full_curve, full_best = train_knn_run(digits, task, "digits", "reinforce", None, 1,
-                                                     tmp_path / "full.pt", progress=False)
-    train_knn_run(digits, {**task, "epochs": 2}, "digits", "reinforce", None, 1, tmp_path / "cut.pt",
-                  progress=False)
-    rows, curve, best = train_knn_run(digits, task, "digits", "reinforce", None, 1, tmp_path / "cut.pt",
-                                      progress=False)
+    task = tiny_task(
+        nets={"digits": "mlp"},
+        embedding_dim=16,
+        epochs=3,
+        steps_per_epoch=4,
+        queries_per_step=30,
+        candidates_per_step=30,
+    )
+    full_rows, full_curve, full_best = train_knn_run(
+        digits, task, "digits", "reinforce", None, 1, tmp_path / "full.pt", progress=False
+    )
+    train_knn_run(
+        digits, {**task, "epochs": 2}, "digits", "reinforce", None, 1, tmp_path / "cut.pt", progress=False
+    )
+    rows, curve, best = train_knn_run(
+        digits, task, "digits", "reinforce", None, 1, tmp_path / "cut.pt", progress=False
+    )
     cols = ["epoch", "train_loss", "train_topk_correct", "val_accuracy"]
     assert full_curve[cols].equals(curve[cols])
     assert best["epoch"] == full_best["epoch"]
@@ -210,8 +239,11 @@ def test_feature_vectors_train_with_the_mlp(digits, tmp_path):
     """Bring-your-own data may be feature vectors [N, D]: they run as [N, D, 1, 1]."""
     from subsetgrad.bench.data import Dataset
 
-    flat = Dataset("flat", {k: (v.reshape(len(v), -1) if k.startswith("x_") else v)
-                            for k, v in digits.arrays.items()}, {})
+    flat = Dataset(
+        "flat",
+        {k: (v.reshape(len(v), -1) if k.startswith("x_") else v) for k, v in digits.arrays.items()},
+        {},
+    )
     task = tiny_task(nets={"flat": "mlp"}, embedding_dim=16, epochs=1, steps_per_epoch=2)
     rows, _, _ = train_knn_run(flat, task, "flat", "relaxed", 1.0, 0, tmp_path / "c.pt", progress=False)
     assert {r["metric"] for r in rows} >= {"val_accuracy", "test_accuracy"}
@@ -234,6 +266,7 @@ def test_paper_nets_have_the_paper_sizes():
 
 # --- baselines, plan, config ------------------------------------------------------
 
+
 def test_baselines_measure_raw_pixels_and_pca(digits):
     from sklearn.decomposition import PCA
     from sklearn.neighbors import KNeighborsClassifier
@@ -244,9 +277,12 @@ def test_baselines_measure_raw_pixels_and_pca(digits):
     sk = KNeighborsClassifier(n_neighbors=9, algorithm="brute").fit(flat["train"], digits.y("train"))
     assert got[("raw_pixels", "test_accuracy")] == pytest.approx(sk.score(flat["test"], digits.y("test")))
     pca = PCA(20, random_state=0).fit(flat["train"])
-    sk = KNeighborsClassifier(n_neighbors=9, algorithm="brute").fit(pca.transform(flat["train"]), digits.y("train"))
+    sk = KNeighborsClassifier(n_neighbors=9, algorithm="brute").fit(
+        pca.transform(flat["train"]), digits.y("train")
+    )
     assert got[("pca20", "test_accuracy")] == pytest.approx(
-        sk.score(pca.transform(flat["test"]), digits.y("test")), abs=1 / 360)
+        sk.score(pca.transform(flat["test"]), digits.y("test")), abs=1 / 360
+    )
     assert got[("raw_pixels", "val_accuracy")] > 0.9
 
 
@@ -254,8 +290,16 @@ def test_planned_runs_give_untempered_estimators_one_run():
     task = tiny_task(estimators=["relaxed", "reinforce"], temperatures=[0.1, 16])
     runs = planned_runs(task, seeds=[0, 1])
     labels = sorted((r["estimator"], r["tau"], r["seed"]) for r in runs)
-    assert labels == sorted([("relaxed", "tau0.1", "0"), ("relaxed", "tau0.1", "1"), ("relaxed", "tau16", "0"),
-                             ("relaxed", "tau16", "1"), ("reinforce", "notau", "0"), ("reinforce", "notau", "1")])
+    assert labels == sorted(
+        [
+            ("relaxed", "tau0.1", "0"),
+            ("relaxed", "tau0.1", "1"),
+            ("relaxed", "tau16", "0"),
+            ("relaxed", "tau16", "1"),
+            ("reinforce", "notau", "0"),
+            ("reinforce", "notau", "1"),
+        ]
+    )
     assert len(planned_runs({**task, "seeds": [5]}, seeds=[0, 1])) == 3
 
 
@@ -263,11 +307,18 @@ def test_run_config_holds_only_what_the_run_depends_on():
     from subsetgrad.bench.experiments.knn.plan import checkpoint_path, run_config
 
     task = tiny_task(estimator_options={"reinforce_loo": {"num_samples": 3}})
-    other = {**task, "lr_by_estimator": {"reinforce": 0.5}, "estimators": ["relaxed"],
-             "estimator_options": {}, "nets": {**task["nets"], "mnist": "mnist_convnet"}}
+    other = {
+        **task,
+        "lr_by_estimator": {"reinforce": 0.5},
+        "estimators": ["relaxed"],
+        "estimator_options": {},
+        "nets": {**task["nets"], "mnist": "mnist_convnet"},
+    }
     assert run_config(task, "digits", "relaxed") == run_config(other, "digits", "relaxed")
     assert run_config(task, "digits", "reinforce")["lr_by_estimator"] == {"reinforce": 1e-4}
-    assert run_config(task, "digits", "reinforce_loo")["estimator_options"] == {"reinforce_loo": {"num_samples": 3}}
+    assert run_config(task, "digits", "reinforce_loo")["estimator_options"] == {
+        "reinforce_loo": {"num_samples": 3}
+    }
     path = lambda t: checkpoint_path("ck", t, "digits", "relaxed", "tau1", 0)  # noqa: E731
     assert path(task).startswith("ck/digits/relaxed/tau1/seed0-")
     assert path({**task, "epochs": 50}) == path(task)  # a longer run extends the checkpoint
@@ -286,29 +337,33 @@ def test_default_config_is_valid():
     validate_config(_config(), SCHEMA)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"k": 100}, "k=100 must be smaller than candidates_per_step=100"),
-    ({"nets": {}}, "dataset 'digits' has no embedding net"),
-    ({"estimator_options": {"relaxed": {"tau": 2}}}, r"option\(s\) \['tau'\] are not allowed"),
-    ({"estimator_options": {"reinforce_loo": {"num_samples": 1}}}, "num_samples must be an integer >= 2"),
-    ({"lr_by_estimator": {"nope": 0.1}}, "lr_by_estimator': unknown estimator 'nope'"),
-    ({"nets": {"digits": "resnet50"}}, "'resnet50' is not allowed"),
-    ({"eval_block_elements": 0}, "eval_block_elements': 0 is below the minimum 1"),
-    ({"normalization": {"digits": "minmax"}}, "normalization.digits': 'minmax' is not allowed"),
-    ({"normalization": {"digits": {"mean": [0.5]}}}, "normalization.digits': .* is not allowed"),
-    ({"normalization": {"digits": {"mean": [0.5], "std": [0]}}}, "stds finite and positive"),
-    ({"augmentation": {"digits": ["rotate"]}}, "'rotate' is not allowed"),
-    ({"forward_passes": "both"}, "forward_passes': 'both' is not allowed"),
-    ({"candidate_sampling": "any"}, "candidate_sampling': 'any' is not allowed"),
-    ({"mnist_convnet_output_relu": "yes"}, "mnist_convnet_output_relu': expected boolean"),
-    ({"batchnorm_weight_init": "zeros"}, "batchnorm_weight_init': 'zeros' is not allowed"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"k": 100}, "k=100 must be smaller than candidates_per_step=100"),
+        ({"nets": {}}, "dataset 'digits' has no embedding net"),
+        ({"estimator_options": {"relaxed": {"tau": 2}}}, r"option\(s\) \['tau'\] are not allowed"),
+        ({"estimator_options": {"reinforce_loo": {"num_samples": 1}}}, "num_samples must be an integer >= 2"),
+        ({"lr_by_estimator": {"nope": 0.1}}, "lr_by_estimator': unknown estimator 'nope'"),
+        ({"nets": {"digits": "resnet50"}}, "'resnet50' is not allowed"),
+        ({"eval_block_elements": 0}, "eval_block_elements': 0 is below the minimum 1"),
+        ({"normalization": {"digits": "minmax"}}, "normalization.digits': 'minmax' is not allowed"),
+        ({"normalization": {"digits": {"mean": [0.5]}}}, "normalization.digits': .* is not allowed"),
+        ({"normalization": {"digits": {"mean": [0.5], "std": [0]}}}, "stds finite and positive"),
+        ({"augmentation": {"digits": ["rotate"]}}, "'rotate' is not allowed"),
+        ({"forward_passes": "both"}, "forward_passes': 'both' is not allowed"),
+        ({"candidate_sampling": "any"}, "candidate_sampling': 'any' is not allowed"),
+        ({"mnist_convnet_output_relu": "yes"}, "mnist_convnet_output_relu': expected boolean"),
+        ({"batchnorm_weight_init": "zeros"}, "batchnorm_weight_init': 'zeros' is not allowed"),
+    ],
+)
 def test_bad_knn_config_names_the_key(change, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(_config(**change), SCHEMA)
 
 
 # --- the authors' inputs and steps: normalization, augmentation, forward passes ---------
+
 
 def test_augmentation_is_a_seeded_crop_of_the_zero_padded_image_and_a_flip():
     gen = torch.Generator().manual_seed(0)
@@ -319,10 +374,16 @@ def test_augmentation_is_a_seeded_crop_of_the_zero_padded_image_and_a_flip():
     assert torch.equal(out, again) and not torch.equal(out, other)
     p = CROP_PADDING
     padded = torch.nn.functional.pad(x, (p, p, p, p))
-    windows = {(i, top, left, flip) for i in range(64) for top in range(2 * p + 1)
-               for left in range(2 * p + 1) for flip in (False, True)
-               if torch.equal(out[i], (lambda w: w.flip(-1) if flip else w)(
-                   padded[i, :, top:top + 8, left:left + 8]))}
+    windows = {
+        (i, top, left, flip)
+        for i in range(64)
+        for top in range(2 * p + 1)
+        for left in range(2 * p + 1)
+        for flip in (False, True)
+        if torch.equal(
+            out[i], (lambda w: w.flip(-1) if flip else w)(padded[i, :, top : top + 8, left : left + 8])
+        )
+    }
     assert {i for i, *_ in windows} == set(range(64))  # every image is a flipped or plain window
     assert len({(top, left) for _, top, left, _ in windows}) > 20  # offsets vary
     assert 0.2 < np.mean([flip for *_, flip in windows]) < 0.8
@@ -340,7 +401,9 @@ def test_channel_statistics_follow_the_config():
     assert mean.tolist() == [0, 0, 0] and std.tolist() == [1, 1, 1]
     fixed = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2023, 0.1994, 0.2010]}
     mean, std = channel_statistics({"normalization": {"d": fixed}}, "d", x)
-    assert torch.allclose(mean, torch.tensor(fixed["mean"])) and torch.allclose(std, torch.tensor(fixed["std"]))
+    assert torch.allclose(mean, torch.tensor(fixed["mean"])) and torch.allclose(
+        std, torch.tensor(fixed["std"])
+    )
     with pytest.raises(ValueError, match="one mean and one std per channel: the images have 1"):
         channel_statistics({"normalization": {"d": fixed}}, "d", x[:, :1])
 
@@ -351,16 +414,27 @@ def test_default_settings_keep_the_run_config_and_its_checkpoint_name():
     from subsetgrad.bench.experiments.knn.plan import checkpoint_path, run_config
 
     task = tiny_task()
-    defaults = {**task, "normalization": {"digits": "train_stats"}, "augmentation": {"mnist": ["random_crop"]},
-                "forward_passes": "joint", "candidate_sampling": "distinct_from_queries",
-                "mnist_convnet_output_relu": False, "preact_resnet18_final_bn_relu": True,
-                "batchnorm_weight_init": "ones"}
+    defaults = {
+        **task,
+        "normalization": {"digits": "train_stats"},
+        "augmentation": {"mnist": ["random_crop"]},
+        "forward_passes": "joint",
+        "candidate_sampling": "distinct_from_queries",
+        "mnist_convnet_output_relu": False,
+        "preact_resnet18_final_bn_relu": True,
+        "batchnorm_weight_init": "ones",
+    }
     assert run_config(defaults, "digits", "relaxed") == run_config(task, "digits", "relaxed")
     path = lambda t: checkpoint_path("ck", t, "digits", "relaxed", "tau1", 0)  # noqa: E731
-    for change in ({"normalization": {"digits": "none"}}, {"augmentation": {"digits": ["horizontal_flip"]}},
-                   {"forward_passes": "separate"}, {"candidate_sampling": "independent_pass"},
-                   {"mnist_convnet_output_relu": True}, {"preact_resnet18_final_bn_relu": False},
-                   {"batchnorm_weight_init": "uniform"}):
+    for change in (
+        {"normalization": {"digits": "none"}},
+        {"augmentation": {"digits": ["horizontal_flip"]}},
+        {"forward_passes": "separate"},
+        {"candidate_sampling": "independent_pass"},
+        {"mnist_convnet_output_relu": True},
+        {"preact_resnet18_final_bn_relu": False},
+        {"batchnorm_weight_init": "uniform"},
+    ):
         changed = {**defaults, **change}
         assert path(changed) != path(task), change
         assert set(change) <= set(run_config(changed, "digits", "relaxed")), change
@@ -370,13 +444,23 @@ def test_authors_settings_train_deterministically(digits, tmp_path):
     """Raw pixels, crop + flip, a second pass for candidates and separate forward passes
     through a net with BatchNorm: a fixed seed gives the same run twice on CPU, and the
     settings change the run."""
-    task = tiny_task(nets={"digits": "preact_resnet18"}, epochs=1, steps_per_epoch=2,
-                     queries_per_step=20, candidates_per_step=20, normalization={"digits": "none"},
-                     augmentation={"digits": ["random_crop", "horizontal_flip"]}, forward_passes="separate",
-                     candidate_sampling="independent_pass", preact_resnet18_final_bn_relu=False,
-                     batchnorm_weight_init="uniform")
-    runs = [train_knn_run(digits, t, "digits", "relaxed", 1.0, 0, tmp_path / f"c{i}.pt", progress=False)
-            for i, t in enumerate([task, task, {**task, "forward_passes": "joint"}])]
+    task = tiny_task(
+        nets={"digits": "preact_resnet18"},
+        epochs=1,
+        steps_per_epoch=2,
+        queries_per_step=20,
+        candidates_per_step=20,
+        normalization={"digits": "none"},
+        augmentation={"digits": ["random_crop", "horizontal_flip"]},
+        forward_passes="separate",
+        candidate_sampling="independent_pass",
+        preact_resnet18_final_bn_relu=False,
+        batchnorm_weight_init="uniform",
+    )
+    runs = [
+        train_knn_run(digits, t, "digits", "relaxed", 1.0, 0, tmp_path / f"c{i}.pt", progress=False)
+        for i, t in enumerate([task, task, {**task, "forward_passes": "joint"}])
+    ]
     (rows_a, curve_a, best_a), (rows_b, curve_b, best_b), (_, curve_c, _) = runs
     assert curve_a.drop(columns="epoch_time_s").equals(curve_b.drop(columns="epoch_time_s"))
     assert all(torch.equal(best_a["weights"][k], best_b["weights"][k]) for k in best_a["weights"])
@@ -388,8 +472,11 @@ def test_authors_settings_train_deterministically(digits, tmp_path):
 def test_augmentation_of_feature_vectors_is_an_error(digits, tmp_path):
     from subsetgrad.bench.data import Dataset
 
-    flat = Dataset("flat", {k: (v.reshape(len(v), -1) if k.startswith("x_") else v)
-                            for k, v in digits.arrays.items()}, {})
+    flat = Dataset(
+        "flat",
+        {k: (v.reshape(len(v), -1) if k.startswith("x_") else v) for k, v in digits.arrays.items()},
+        {},
+    )
     task = tiny_task(nets={"flat": "mlp"}, augmentation={"flat": ["horizontal_flip"]})
     with pytest.raises(ValueError, match="augmentation needs images"):
         train_knn_run(flat, task, "flat", "relaxed", 1.0, 0, tmp_path / "c.pt", progress=False)

@@ -2,6 +2,7 @@
 subsets/knn/models/easy_net.py and subsets/knn/models/preact_resnet.py, the same nets as
 NeuralSort's pytorch/models/): the trainable-parameter counts are derived by hand, layer by
 layer, from the authors' layer definitions and compared with ours."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -63,10 +64,13 @@ def test_mnist_convnet_output_relu_as_the_authors():
 
 # --- PreActResNet18 (preact_resnet.py: PreActResNet(PreActBlock, [2, 2, 2, 2])) ---------
 
+
 def preact_block(c_in, planes, stride):
     """bn1(c_in), conv1 3x3 c_in->planes (no bias), bn2(planes), conv2 3x3 planes->planes
     (no bias), and a 1x1 projection (no bias) when the stride or the width changes."""
-    params = batchnorm(c_in) + conv(c_in, planes, 3, False) + batchnorm(planes) + conv(planes, planes, 3, False)
+    params = (
+        batchnorm(c_in) + conv(c_in, planes, 3, False) + batchnorm(planes) + conv(planes, planes, 3, False)
+    )
     if stride != 1 or c_in != planes:
         params += conv(c_in, planes, 1, False)
     return params
@@ -88,10 +92,12 @@ PREACT_RESNET18 = {1: BLOCKS + 576, 3: BLOCKS + 1_728}  # 11,164,864 and 11,166,
 
 
 def test_preact_resnet18_block_arithmetic():
-    stages = [preact_block(64, 64, 1) + preact_block(64, 64, 1),
-              preact_block(64, 128, 2) + preact_block(128, 128, 1),
-              preact_block(128, 256, 2) + preact_block(256, 256, 1),
-              preact_block(256, 512, 2) + preact_block(512, 512, 1)]
+    stages = [
+        preact_block(64, 64, 1) + preact_block(64, 64, 1),
+        preact_block(64, 128, 2) + preact_block(128, 128, 1),
+        preact_block(128, 256, 2) + preact_block(256, 256, 1),
+        preact_block(256, 512, 2) + preact_block(512, 512, 1),
+    ]
     assert stages == [147_968, 525_184, 2_098_944, 8_392_192]
     assert sum(stages) == BLOCKS
     assert conv(1, 64, 3, False) == 576 and conv(3, 64, 3, False) == 1_728

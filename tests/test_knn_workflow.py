@@ -1,5 +1,6 @@
 """The kNN rules end to end on the test profile, in a copy of the workflow: outputs,
 merged metrics, figures, and a rerun that resumes from the kept checkpoint."""
+
 import pandas as pd
 import pytest
 from conftest import run_snakemake
@@ -35,8 +36,15 @@ def test_knn_rules_produce_metrics_figures_and_resume(workflow_copy):
     run_dir = out / "digits/relaxed/tau1/seed0"
     before = pd.read_csv(run_dir / "metrics.csv")
     (run_dir / "metrics.csv").unlink()
-    result = run_snakemake(work, "--cores", "1", "--configfile", "config/test.yaml", "--",
-                           f"{KNN}/digits/relaxed/tau1/seed0/metrics.csv")
+    result = run_snakemake(
+        work,
+        "--cores",
+        "1",
+        "--configfile",
+        "config/test.yaml",
+        "--",
+        f"{KNN}/digits/relaxed/tau1/seed0/metrics.csv",
+    )
     assert result.returncode == 0, result.stderr[-5000:]
     log = (work / "results/test/logs/knn/train_digits_relaxed_tau1_seed0.log").read_text()
     assert "resumed from" in log

@@ -1,5 +1,6 @@
 """L2X: synthetic data, metrics against hand-computed cases, learning per estimator,
 resumption, text models, and the run plan."""
+
 import math
 
 import numpy as np
@@ -39,8 +40,10 @@ SIX = ["relaxed", "straight_through", "reinforce", "reinforce_loo", "concrete", 
 
 
 # ----------------------------------------------------------------------------- data
-@pytest.mark.parametrize("name, true_count", [("l2x_xor", 2), ("l2x_orange_skin", 4),
-                                              ("l2x_nonlinear_additive", 4), ("l2x_switch", 5)])
+@pytest.mark.parametrize(
+    "name, true_count",
+    [("l2x_xor", 2), ("l2x_orange_skin", 4), ("l2x_nonlinear_additive", 4), ("l2x_switch", 5)],
+)
 def test_synthetic_datasets_are_registered_and_seeded(name, true_count):
     assert DATASETS[name].kind == "tabular" and DATASETS[name].embedded
     a = generate(name, 3, {"train": 50, "val": 10, "test": 20})
@@ -65,10 +68,12 @@ def test_synthetic_label_probabilities_follow_the_formulas():
     assert np.array_equal(x, code.x("train"))  # same draws, different formula
     f_paper = -100 * np.sin(2 * x[:, 0]) + 2 * np.abs(x[:, 1]) + x[:, 2] + np.exp(-x[:, 3])
     f_code = -100 * np.sin(0.2 * x[:, 0]) + np.abs(x[:, 1]) + x[:, 2] + np.exp(-x[:, 3]) - 2.4
-    np.testing.assert_allclose(paper.arrays["prob_train"], 1 / (1 + np.exp(np.clip(f_paper, -60, 60))),
-                               rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(code.arrays["prob_train"], 1 / (1 + np.exp(np.clip(f_code, -60, 60))),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        paper.arrays["prob_train"], 1 / (1 + np.exp(np.clip(f_paper, -60, 60))), rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        code.arrays["prob_train"], 1 / (1 + np.exp(np.clip(f_code, -60, 60))), rtol=1e-4, atol=1e-6
+    )
     with pytest.raises(ValueError, match="unknown nonlinear-additive variant"):
         generate("l2x_nonlinear_additive", 0, {"train": 5, "val": 1, "test": 1}, variant="typo")
 
@@ -146,9 +151,12 @@ def test_ranks_median_rank_and_true_positive_rate_by_hand():
 
 
 # ----------------------------------------------------------------------------- learning
-TINY = {"k": 2, "train_samples": None,
-        "black_box": {"epochs": 10, "batch_size": 100, "lr": 3e-3, "soft_targets": True},
-        "explainer": {"epochs": 12, "batch_size": 100, "lr": 3e-3, "optimizer": "adam"}}
+TINY = {
+    "k": 2,
+    "train_samples": None,
+    "black_box": {"epochs": 10, "batch_size": 100, "lr": 3e-3, "soft_targets": True},
+    "explainer": {"epochs": 12, "batch_size": 100, "lr": 3e-3, "optimizer": "adam"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +168,11 @@ def xor_task(tmp_path_factory):
 
 
 def _metric(result, name, estimator=None):
-    values = [r["value"] for r in result.metrics
-              if r["metric"] == name and (estimator is None or r.get("estimator") == estimator)]
+    values = [
+        r["value"]
+        for r in result.metrics
+        if r["metric"] == name and (estimator is None or r.get("estimator") == estimator)
+    ]
     assert len(values) == 1, (name, estimator)
     return values[0]
 
@@ -174,8 +185,10 @@ def test_black_box_and_reference_explanations(xor_task):
     # samples about 0.1.
     assert _metric(black_box, "median_rank", "random_selection") == pytest.approx(5.5, abs=0.4)
     # The black box relies mostly on the true features: keeping them beats keeping random ones.
-    assert (_metric(black_box, "posthoc_accuracy", "true_features")
-            > _metric(black_box, "posthoc_accuracy", "random_selection") + 0.2)
+    assert (
+        _metric(black_box, "posthoc_accuracy", "true_features")
+        > _metric(black_box, "posthoc_accuracy", "random_selection") + 0.2
+    )
 
 
 @pytest.mark.parametrize("estimator", SIX)
@@ -189,8 +202,9 @@ def test_every_estimator_trains_the_explainer(xor_task, tmp_path, estimator):
     We require 0.02 (the run itself uses seed 0)."""
     data, black_box = xor_task
     tau = tau_label(0.5 if takes_temperature(estimator) else None)
-    result = run_explainer(data, black_box.checkpoint, TINY, estimator, tau, 0, CPU,
-                           tmp_path / "resume.pt", num_examples=2)
+    result = run_explainer(
+        data, black_box.checkpoint, TINY, estimator, tau, 0, CPU, tmp_path / "resume.pt", num_examples=2
+    )
     loss = result.curve.train_loss
     assert loss.iloc[0] - loss.iloc[-1] > 0.02, result.curve
     value = _metric(result, "posthoc_accuracy")
@@ -211,8 +225,9 @@ def test_relaxed_explainer_finds_the_xor_features(xor_task, tmp_path):
     We assert a gap of 2.0.
     """
     data, black_box = xor_task
-    result = run_explainer(data, black_box.checkpoint, TINY, "relaxed", "tau0.5", 0, CPU,
-                           tmp_path / "resume.pt", num_examples=0)
+    result = run_explainer(
+        data, black_box.checkpoint, TINY, "relaxed", "tau0.5", 0, CPU, tmp_path / "resume.pt", num_examples=0
+    )
     random_rank = _metric(black_box, "median_rank", "random_selection")
     assert _metric(result, "median_rank") < random_rank - 2.0
     assert _metric(result, "tpr_at_k") > 0.7
@@ -253,8 +268,9 @@ def _toy_text(modality: str, n: int = 240, seed: int = 0):
     for split, sl in {"train": slice(0, 160), "val": slice(160, 200), "test": slice(200, n)}.items():
         arrays[f"x_{split}"] = x[sl].astype(np.int32)
         arrays[f"y_{split}"] = y[sl].astype(np.int64)
-    arrays["vocabulary"] = np.array(["<pad>", "<start>", "<oov>", "a", "b", "great"] +
-                                    [f"w{i}" for i in range(6, 30)])
+    arrays["vocabulary"] = np.array(
+        ["<pad>", "<start>", "<oov>", "a", "b", "great"] + [f"w{i}" for i in range(6, 30)]
+    )
     return Dataset(f"toy_{modality}", arrays, {"num_classes": 2, "class_names": ["neg", "pos"]})
 
 
@@ -275,11 +291,15 @@ def test_text_models_shapes_with_sample_dimension(modality):
 @pytest.mark.parametrize("modality", ["words", "sentences"])
 def test_text_run_end_to_end_never_selects_padding(modality, tmp_path):
     data = _toy_text(modality)
-    settings = {"k": 1, "black_box": {"epochs": 2, "batch_size": 40, "lr": 1e-2},
-                "explainer": {"epochs": 2, "batch_size": 40, "lr": 1e-2, "optimizer": "rmsprop"}}
+    settings = {
+        "k": 1,
+        "black_box": {"epochs": 2, "batch_size": 40, "lr": 1e-2},
+        "explainer": {"epochs": 2, "batch_size": 40, "lr": 1e-2, "optimizer": "rmsprop"},
+    }
     black_box = run_black_box(data, settings, 0, CPU, tmp_path / "bb.pt")
-    result = run_explainer(data, black_box.checkpoint, settings, "relaxed", "tau1", 0, CPU,
-                           tmp_path / "ex.pt", num_examples=3)
+    result = run_explainer(
+        data, black_box.checkpoint, settings, "relaxed", "tau1", 0, CPU, tmp_path / "ex.pt", num_examples=3
+    )
     page = result.extras["examples_html"]
     assert page.count("class='ex'") == 3 and "<span class='sel'>" in page and "w" in page
     assert "<pad>" not in page  # padding is not shown, and never selected
@@ -322,7 +342,7 @@ def _adam(p, grads, lr, b1=0.9, b2=0.999, eps=1e-8):
     m, v = torch.zeros_like(p), torch.zeros_like(p)
     for t, g in enumerate(grads, 1):
         m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
-        p = p - lr * (m / (1 - b1 ** t)) / (torch.sqrt(v / (1 - b2 ** t)) + eps)
+        p = p - lr * (m / (1 - b1**t)) / (torch.sqrt(v / (1 - b2**t)) + eps)
     return p
 
 
@@ -344,8 +364,13 @@ def test_rmsprop_is_torchs_in_the_keras_form():
     opt = make_optimizer("rmsprop", [torch.nn.Parameter(torch.zeros(2))], 1e-3)
     assert isinstance(opt, torch.optim.RMSprop)
     group = opt.param_groups[0]
-    assert (group["alpha"], group["eps"], group["momentum"], group["centered"], group["weight_decay"]) \
-        == (0.9, 1e-7, 0.0, False, 0.0)
+    assert (group["alpha"], group["eps"], group["momentum"], group["centered"], group["weight_decay"]) == (
+        0.9,
+        1e-7,
+        0.0,
+        False,
+        0.0,
+    )
 
 
 def test_rmsprop_training_is_the_keras_update_bit_for_bit():

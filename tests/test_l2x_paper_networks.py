@@ -16,6 +16,7 @@ double the bias's effective step under Adam/RMSprop. The paper networks therefor
 ``bias_hh`` at zero and frozen, and the counts below are of *trainable* parameters, which
 must equal Keras's exactly.
 """
+
 import math
 
 import numpy as np
@@ -34,8 +35,8 @@ from subsetgrad.bench.experiments.l2x.train import (
 )
 
 CPU = torch.device("cpu")
-WORD_VOCAB = 5000        # max_features
-SENT_VOCAB = 20000 + 1   # Embedding(MAX_NUM_WORDS + 1, ...)
+WORD_VOCAB = 5000  # max_features
+SENT_VOCAB = 20000 + 1  # Embedding(MAX_NUM_WORDS + 1, ...)
 
 
 def embedding(v, e):
@@ -58,46 +59,66 @@ def trainable(module):
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-WORD = {"modality": "words", "num_classes": 2, "units": 400, "vocab_size": WORD_VOCAB,
-        "networks": "paper", "init": "keras"}
-SENT = {"modality": "sentences", "num_classes": 2, "units": 15, "vocab_size": SENT_VOCAB,
-        "networks": "paper", "init": "keras"}
+WORD = {
+    "modality": "words",
+    "num_classes": 2,
+    "units": 400,
+    "vocab_size": WORD_VOCAB,
+    "networks": "paper",
+    "init": "keras",
+}
+SENT = {
+    "modality": "sentences",
+    "num_classes": 2,
+    "units": 15,
+    "vocab_size": SENT_VOCAB,
+    "networks": "paper",
+    "init": "keras",
+}
 
 
 def test_word_black_box_parameter_count():
-    expected = (embedding(WORD_VOCAB, 50)   # Embedding(max_features, 50); Dropout
-                + conv1d(50, 250, 3)        # Conv1D(250, 3, valid, relu); GlobalMaxPooling1D
-                + dense(250, 250)           # Dense(250); Dropout; relu
-                + dense(250, 2))            # Dense(2); softmax
+    expected = (
+        embedding(WORD_VOCAB, 50)  # Embedding(max_features, 50); Dropout
+        + conv1d(50, 250, 3)  # Conv1D(250, 3, valid, relu); GlobalMaxPooling1D
+        + dense(250, 250)  # Dense(250); Dropout; relu
+        + dense(250, 2)
+    )  # Dense(2); softmax
     assert expected == 351_002
     assert trainable(build_black_box(WORD)) == expected
 
 
 def test_word_explainer_parameter_count():
-    expected = (embedding(WORD_VOCAB, 50)   # emb_gumbel (its Dropout output is discarded)
-                + conv1d(50, 100, 3)        # conv1_gumbel, same
-                + dense(100, 100)           # new_dense_1 on the global max-pool
-                + conv1d(100, 100, 3)       # conv2_gumbel
-                + conv1d(100, 100, 3)       # conv3_gumbel
-                + conv1d(200, 100, 1)       # conv_last_gumbel on [global 100 | local 100]
-                + conv1d(100, 1, 1))        # conv4_gumbel: one logit per word
+    expected = (
+        embedding(WORD_VOCAB, 50)  # emb_gumbel (its Dropout output is discarded)
+        + conv1d(50, 100, 3)  # conv1_gumbel, same
+        + dense(100, 100)  # new_dense_1 on the global max-pool
+        + conv1d(100, 100, 3)  # conv2_gumbel
+        + conv1d(100, 100, 3)  # conv3_gumbel
+        + conv1d(200, 100, 1)  # conv_last_gumbel on [global 100 | local 100]
+        + conv1d(100, 1, 1)
+    )  # conv4_gumbel: one logit per word
     assert expected == 355_601
     assert trainable(build_explainer(WORD)) == expected
 
 
 def test_word_approximator_parameter_count():
-    expected = (embedding(WORD_VOCAB, 50)   # its own Embedding, times the mask, sum / k
-                + dense(50, 250)            # Dense(hidden_dims); relu
-                + dense(250, 2))            # new_dense
+    expected = (
+        embedding(WORD_VOCAB, 50)  # its own Embedding, times the mask, sum / k
+        + dense(50, 250)  # Dense(hidden_dims); relu
+        + dense(250, 2)
+    )  # new_dense
     assert expected == 263_252
     assert trainable(build_approximator(WORD, 10)) == expected
 
 
 def test_sentence_black_box_parameter_count():
-    expected = (embedding(SENT_VOCAB, 100)         # Embedding(MAX_NUM_WORDS + 1, 100)
-                + 2 * keras_lstm(100, 100)         # Bidirectional(LSTM(100)) over words
-                + 2 * keras_lstm(200, 100)         # Bidirectional(LSTM(100)) over sentences
-                + dense(200, 2))                   # Dense(2, softmax)
+    expected = (
+        embedding(SENT_VOCAB, 100)  # Embedding(MAX_NUM_WORDS + 1, 100)
+        + 2 * keras_lstm(100, 100)  # Bidirectional(LSTM(100)) over words
+        + 2 * keras_lstm(200, 100)  # Bidirectional(LSTM(100)) over sentences
+        + dense(200, 2)
+    )  # Dense(2, softmax)
     assert expected == 2_402_102
     model = build_black_box(SENT)
     assert trainable(model) == expected
@@ -108,23 +129,27 @@ def test_sentence_black_box_parameter_count():
 
 
 def test_sentence_explainer_parameter_count():
-    expected = (embedding(SENT_VOCAB, 100)   # sentence encoder: Embedding; Dropout
-                + conv1d(100, 250, 3)        # Conv1D(250, 3, valid, relu); GlobalMaxPooling1D
-                + conv1d(250, 100, 3)        # conv1_gumbel over the 15 sentence vectors
-                + dense(100, 100)            # new_dense_1
-                + conv1d(100, 50, 3)         # conv2_gumbel
-                + conv1d(50, 50, 3)          # conv3_gumbel
-                + conv1d(150, 50, 1)         # conv_last_gumbel on [global 100 | local 50]
-                + conv1d(50, 1, 1))          # conv4_gumbel
+    expected = (
+        embedding(SENT_VOCAB, 100)  # sentence encoder: Embedding; Dropout
+        + conv1d(100, 250, 3)  # Conv1D(250, 3, valid, relu); GlobalMaxPooling1D
+        + conv1d(250, 100, 3)  # conv1_gumbel over the 15 sentence vectors
+        + dense(100, 100)  # new_dense_1
+        + conv1d(100, 50, 3)  # conv2_gumbel
+        + conv1d(50, 50, 3)  # conv3_gumbel
+        + conv1d(150, 50, 1)  # conv_last_gumbel on [global 100 | local 50]
+        + conv1d(50, 1, 1)
+    )  # conv4_gumbel
     assert expected == 2_190_751
     assert trainable(build_explainer(SENT)) == expected
 
 
 def test_sentence_approximator_parameter_count():
-    expected = (embedding(SENT_VOCAB, 100)   # its own sentence encoder (sentEncoder2)
-                + conv1d(100, 250, 3)
-                + dense(250, 250)            # Dense(250) on the selected sentence vectors / k
-                + dense(250, 2))             # new_dense
+    expected = (
+        embedding(SENT_VOCAB, 100)  # its own sentence encoder (sentEncoder2)
+        + conv1d(100, 250, 3)
+        + dense(250, 250)  # Dense(250) on the selected sentence vectors / k
+        + dense(250, 2)
+    )  # new_dense
     assert expected == 2_138_602
     assert trainable(build_approximator(SENT, 1)) == expected
 
@@ -186,7 +211,7 @@ def test_keras_adam_follows_the_keras_update():
         p.grad = g.clone()
         opt.step()
         m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
-        lr_t = 1e-3 * math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        lr_t = 1e-3 * math.sqrt(1 - 0.999**t) / (1 - 0.9**t)
         ref = ref - lr_t * m / (v.sqrt() + 1e-7)
     torch.testing.assert_close(p.detach(), ref, rtol=1e-12, atol=1e-15)
     assert isinstance(opt, torch.optim.Optimizer)
@@ -207,27 +232,50 @@ def _toy_words(n=240, seed=0) -> Dataset:
 
 def test_black_box_on_train_and_val_selected_by_test_accuracy(tmp_path):
     data = _toy_words()
-    settings = Settings(epochs=3, batch_size=40, lr=1e-2, optimizer="keras_adam", train_on="train_val",
-                        checkpoint="test_accuracy")
-    _, spec, history, info = train_black_box(data, settings, 0, CPU, tmp_path / "bb.pt",
-                                             networks="paper", init="keras")
+    settings = Settings(
+        epochs=3,
+        batch_size=40,
+        lr=1e-2,
+        optimizer="keras_adam",
+        train_on="train_val",
+        checkpoint="test_accuracy",
+    )
+    _, spec, history, info = train_black_box(
+        data, settings, 0, CPU, tmp_path / "bb.pt", networks="paper", init="keras"
+    )
     test_accuracy = [row["test_accuracy"] for row in history]
     assert info["best_epoch"] == int(np.argmax(test_accuracy))
     assert spec["networks"] == "paper" and spec["init"] == "keras"
     with pytest.raises(ValueError, match="trains on"):
-        train_black_box(data, Settings(epochs=1, batch_size=40, lr=1e-2, train_on="train_val"), 0, CPU,
-                        tmp_path / "bb2.pt")
+        train_black_box(
+            data,
+            Settings(epochs=1, batch_size=40, lr=1e-2, train_on="train_val"),
+            0,
+            CPU,
+            tmp_path / "bb2.pt",
+        )
 
 
 def test_explainer_may_select_padding_and_keeps_lowest_val_loss(tmp_path):
     data = _toy_words()
-    settings = {"k": 2, "networks": "paper", "init": "keras",
-                "black_box": {"epochs": 2, "batch_size": 40, "lr": 1e-2, "optimizer": "keras_adam"},
-                "explainer": {"epochs": 3, "batch_size": 40, "lr": 1e-2, "optimizer": "rmsprop",
-                              "checkpoint": "val_loss", "select_padding": True}}
+    settings = {
+        "k": 2,
+        "networks": "paper",
+        "init": "keras",
+        "black_box": {"epochs": 2, "batch_size": 40, "lr": 1e-2, "optimizer": "keras_adam"},
+        "explainer": {
+            "epochs": 3,
+            "batch_size": 40,
+            "lr": 1e-2,
+            "optimizer": "rmsprop",
+            "checkpoint": "val_loss",
+            "select_padding": True,
+        },
+    }
     black_box = run_black_box(data, settings, 0, CPU, tmp_path / "bb.pt")
-    result = run_explainer(data, black_box.checkpoint, settings, "relaxed", "tau1", 0, CPU,
-                           tmp_path / "ex.pt", num_examples=2)
+    result = run_explainer(
+        data, black_box.checkpoint, settings, "relaxed", "tau1", 0, CPU, tmp_path / "ex.pt", num_examples=2
+    )
     curve = result.curve
     best = {r["metric"]: r["value"] for r in result.metrics}["best_epoch"]
     assert best == int(curve.val_loss.idxmin())

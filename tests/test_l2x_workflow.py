@@ -1,4 +1,5 @@
 """L2X in the workflow: the paper profile's DAG resolves; the test profile runs end to end."""
+
 import pandas as pd
 import pytest
 import yaml
@@ -37,10 +38,22 @@ def test_paper_l2x_dry_run_resolves(tmp_path):
     assert sorted(section["temperatures"]) == [0.1, 0.5, 1, 2, 5]
     config = tmp_path / "paper_l2x.yaml"
     # Only the l2x task, so that the dry run lists exactly its jobs.
-    config.write_text(yaml.safe_dump({"profile": "paper_l2x_dry", "gpus_per_job": 1, "seeds": [0, 1, 2],
-                                      "tasks": {"l2x": section}}))
-    result = run_snakemake(REPO, "-n", "--quiet", "rules", "--configfile", str(config), "--",
-                           "results/paper_l2x_dry/l2x/metrics.csv", timeout=600)
+    config.write_text(
+        yaml.safe_dump(
+            {"profile": "paper_l2x_dry", "gpus_per_job": 1, "seeds": [0, 1, 2], "tasks": {"l2x": section}}
+        )
+    )
+    result = run_snakemake(
+        REPO,
+        "-n",
+        "--quiet",
+        "rules",
+        "--configfile",
+        str(config),
+        "--",
+        "results/paper_l2x_dry/l2x/metrics.csv",
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     counts = {}
     for line in result.stdout.splitlines():
@@ -74,4 +87,3 @@ def test_l2x_test_profile_end_to_end(workflow_copy):
     assert (out / "l2x_xor/relaxed/tau1/seed0/metrics.csv").exists()
     assert (out / "l2x.png").stat().st_size > 10_000
     assert not (out / "summary.md").exists()  # the tables are the results rules'
-

@@ -1,5 +1,6 @@
 """The package's two layers: the library (``subsetgrad``) needs torch alone and never
 imports the benchmark (``subsetgrad.bench``); no module imports itself through a cycle."""
+
 import ast
 import importlib.metadata as md
 import subprocess
@@ -62,7 +63,7 @@ def test_no_import_cycles():
         stack.append(m)
         for n in sorted(graph[m]):
             if state.get(n) == "open":
-                cycle = stack[stack.index(n):] + [n]
+                cycle = stack[stack.index(n) :] + [n]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if n not in state:
                 visit(n)
@@ -100,8 +101,16 @@ def _torch_only_path(tmp_path: Path) -> Path:
                 target.symlink_to(source)
         for requirement in dist.requires or []:
             if "extra ==" not in requirement:
-                todo.append(requirement.split(";")[0].split("[")[0].split(">")[0].split("=")[0]
-                            .split("<")[0].split("!")[0].split("~")[0].strip())
+                todo.append(
+                    requirement.split(";")[0]
+                    .split("[")[0]
+                    .split(">")[0]
+                    .split("=")[0]
+                    .split("<")[0]
+                    .split("!")[0]
+                    .split("~")[0]
+                    .strip()
+                )
     assert not (folder / "numpy").exists() and not (folder / "pandas").exists()
     return folder
 
@@ -109,8 +118,22 @@ def _torch_only_path(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_the_library_installs_and_works_next_to_torch_alone(tmp_path):
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--disable-pip-version-check", "--target", str(site), str(REPO)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--target",
+            str(site),
+            str(REPO),
+        ],
+        check=True,
+    )
     torch_only = _torch_only_path(tmp_path)
     script = f"""
 import sys

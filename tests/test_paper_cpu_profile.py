@@ -4,6 +4,7 @@ Resolved the way Snakemake resolves them (each merged over config/config.yaml), 
 profiles must agree on every setting except: epochs and steps per epoch, seeds, a subset of
 datasets, estimators and temperatures, and the profile's name and results document.
 """
+
 import re
 from pathlib import Path
 
@@ -15,10 +16,18 @@ from subsetgrad.bench.config import validate_config
 REPO = Path(__file__).resolve().parents[1]
 
 #: Dotted paths (regular expressions) the CPU profile may set to any value.
-BUDGET = [r"profile", r"seeds", r"gpus_per_job", r"results_document", r"tasks\.\w+\.seeds",
-          r"tasks\.knn\.epochs(\..*)?", r"tasks\.knn\.steps_per_epoch(\..*)?", r"tasks\.tsne\.epochs",
-          r"tasks\.tsne\.pretrain_epochs",
-          r"tasks\.l2x\.settings\.\w+\.(black_box|explainer)\.(epochs|steps_per_epoch)"]
+BUDGET = [
+    r"profile",
+    r"seeds",
+    r"gpus_per_job",
+    r"results_document",
+    r"tasks\.\w+\.seeds",
+    r"tasks\.knn\.epochs(\..*)?",
+    r"tasks\.knn\.steps_per_epoch(\..*)?",
+    r"tasks\.tsne\.epochs",
+    r"tasks\.tsne\.pretrain_epochs",
+    r"tasks\.l2x\.settings\.\w+\.(black_box|explainer)\.(epochs|steps_per_epoch)",
+]
 #: Lists the CPU profile may narrow to a non-empty subset (t-SNE's estimators to none: its
 #: methods are the paper's experiment).
 SUBSETS = [r"tasks\.\w+\.datasets", r"tasks\.\w+\.estimators", r"tasks\.\w+\.temperatures"]
@@ -79,7 +88,9 @@ def test_the_cpu_profile_departs_from_the_paper_profile_only_in_its_budget():
     assert not problems, "config/paper_cpu.yaml departs from config/paper.yaml:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "imdb_word", "imdb_sentence", "newsgroups20_w100"])
+@pytest.mark.parametrize(
+    "dataset", ["mnist", "fashion_mnist", "imdb_word", "imdb_sentence", "newsgroups20_w100"]
+)
 def test_the_cpu_profile_runs_every_full_dataset(dataset):
     config = resolved("paper_cpu")
     assert any(dataset in task.get("datasets", []) for task in config["tasks"].values())

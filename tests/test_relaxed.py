@@ -1,4 +1,5 @@
 """The paper's relaxed top-k: values, gradients, limits, and numerical robustness."""
+
 import torch
 from torch.autograd import gradcheck
 
@@ -24,8 +25,9 @@ def test_topk_of_relaxed_equals_topk_of_scores_at_moderate_tau():
 
 def test_theorem1_fails_for_near_ties_at_small_tau():
     """A hand-checked counterexample: documented behaviour, not an implementation bug."""
-    s = torch.tensor([-0.4118, -1.1129, -0.3920, -0.4523, 1.0930, -0.1639, -0.2015, -1.8610],
-                     dtype=torch.float64)
+    s = torch.tensor(
+        [-0.4118, -1.1129, -0.3920, -0.4523, 1.0930, -0.1639, -0.2015, -1.8610], dtype=torch.float64
+    )
     relaxed = relaxed_topk(s, 3, 0.05)
     assert set(torch.topk(s, 3).indices.tolist()) == {4, 5, 6}
     assert set(torch.topk(relaxed, 3).indices.tolist()) == {4, 5, 2}

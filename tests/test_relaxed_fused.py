@@ -5,6 +5,7 @@ library implemented it before the fused autograd function, recorded by autograd
 op by op. It lives here (and in benchmarks/bench_relaxed_topk.py), not in the
 library.
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -203,8 +204,9 @@ def test_gradcheck_and_gradgradcheck_float64(recompute):
         assert gradcheck(lambda v: relaxed_topk_sequence(v, 3, 1.3, recompute=recompute), (x,))
     # second order (finite differences of the first-order backward; fast mode: random projections)
     assert gradgradcheck(lambda v: relaxed_topk(v, 3, 0.7, recompute=recompute), (masked,), fast_mode=True)
-    assert gradgradcheck(lambda v: relaxed_topk_sequence(v, 2, 1.3, recompute=recompute), (s,),
-                         fast_mode=True)
+    assert gradgradcheck(
+        lambda v: relaxed_topk_sequence(v, 2, 1.3, recompute=recompute), (s,), fast_mode=True
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -236,14 +238,17 @@ def test_no_gradient_needed_and_input_untouched():
         assert torch.equal(relaxed_topk(scores, 4, 0.5, recompute=True), out)
 
 
-@pytest.mark.parametrize("bad, k, message", [
-    (torch.tensor([[1.0, float("nan"), 2.0]]), 2, "contains NaN"),
-    (torch.tensor([[1.0, float("inf"), 2.0]]), 2, r"contains \+inf"),
-    (torch.tensor([[1.0, 2.0, 3.0], [1.0, float("-inf"), float("-inf")]]), 2, "only 1 finite"),
-    (torch.tensor([[1, 2, 3]]), 2, "floating-point"),
-    (torch.tensor(1.0), 1, "at least one dimension"),
-    (torch.tensor([[1.0, 2.0]]), 3, "larger than the number of items"),
-])
+@pytest.mark.parametrize(
+    "bad, k, message",
+    [
+        (torch.tensor([[1.0, float("nan"), 2.0]]), 2, "contains NaN"),
+        (torch.tensor([[1.0, float("inf"), 2.0]]), 2, r"contains \+inf"),
+        (torch.tensor([[1.0, 2.0, 3.0], [1.0, float("-inf"), float("-inf")]]), 2, "only 1 finite"),
+        (torch.tensor([[1, 2, 3]]), 2, "floating-point"),
+        (torch.tensor(1.0), 1, "at least one dimension"),
+        (torch.tensor([[1.0, 2.0]]), 3, "larger than the number of items"),
+    ],
+)
 @pytest.mark.parametrize("sequence", [False, True])
 def test_bad_scores_raise_clear_errors(bad, k, message, sequence):
     """The fast validation path raises the same messages as check_logits."""
@@ -277,8 +282,7 @@ def _problems(draw):
 
 
 @settings(max_examples=100, deadline=None)
-@given(_problems(), st.sampled_from([torch.float32, torch.float64]), st.sampled_from(MODES),
-       st.booleans())
+@given(_problems(), st.sampled_from([torch.float32, torch.float64]), st.sampled_from(MODES), st.booleans())
 def test_property_finite_and_equal_to_textbook_values(problem, dtype, mode, recompute):
     values, mask, k, tau = problem
     mask_t = torch.tensor(mask)
@@ -301,9 +305,11 @@ def test_property_finite_and_equal_to_textbook_values(problem, dtype, mode, reco
 def test_benchmark_quick_mode_runs():
     """Smoke run of benchmarks/bench_relaxed_topk.py --quick (a few seconds; no timing checked)."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_relaxed_topk.py"), "--quick",
-         "--devices", "cpu"],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
+        [sys.executable, str(REPO / "benchmarks" / "bench_relaxed_topk.py"), "--quick", "--devices", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     table = [line for line in result.stdout.splitlines() if line.startswith("|")]

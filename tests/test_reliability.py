@@ -18,6 +18,7 @@ module on PYTHONPATH, only in this test): the job must stop with an error that n
 epoch, step, estimator and temperature, keep the last good checkpoint, and leave none of
 its outputs behind.
 """
+
 import os
 import re
 import signal
@@ -36,8 +37,9 @@ from subsetgrad.bench.training import TrainingRun
 EPOCHS, STEPS = 4, 100
 OVERLAY = {
     "device": "cpu",
-    "tasks": {"knn": {"estimators": ["relaxed"], "temperatures": [1], "epochs": EPOCHS,
-                      "steps_per_epoch": STEPS}},
+    "tasks": {
+        "knn": {"estimators": ["relaxed"], "temperatures": [1], "epochs": EPOCHS, "steps_per_epoch": STEPS}
+    },
 }
 # One training (or sampling) rule per task keeps the two runs to seconds.
 UNTIL = ["synthetic_sample", "study_gradients", "l2x_explainer", "tsne_reference", "knn_train"]
@@ -50,6 +52,8 @@ def _knn_checkpoint(work: Path) -> Path | None:
     """The kNN run's checkpoint once written (atomic writes use hidden temporary names)."""
     found = sorted((work / KNN_CHECKPOINT_DIR).glob("seed0-*.pt"))
     return found[0] if found else None
+
+
 KNN_LOG = "results/test/logs/knn/train_digits_relaxed_tau1_seed0.log"
 KNN_OUTPUTS = ("metrics.csv", "curve.csv", "best_model.pt", "provenance.json")
 
@@ -89,8 +93,11 @@ def _processes_in(folder: Path) -> list[int]:
         found = []
         for entry in Path("/proc").iterdir():
             try:
-                if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == folder.resolve() \
-                        and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                if (
+                    entry.name.isdigit()
+                    and Path(os.readlink(entry / "cwd")) == folder.resolve()
+                    and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+                ):
                     found.append(int(entry.name))
             except OSError:  # the process ended meanwhile, or it is not ours to inspect
                 continue
@@ -129,8 +136,15 @@ def uninterrupted(tmp_path_factory) -> Path:
 def killed_then_resumed(tmp_path_factory) -> dict:
     work = _copy_workflow(tmp_path_factory.mktemp("run_b") / "wf")
     with open(work / "first_attempt.log", "w") as log:
-        run = subprocess.Popen([SNAKEMAKE, *_arguments()], cwd=work, stdout=log, stderr=subprocess.STDOUT,
-                               env=snakemake_env(), stdin=subprocess.DEVNULL, start_new_session=True)
+        run = subprocess.Popen(
+            [SNAKEMAKE, *_arguments()],
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=snakemake_env(),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 600
         while _knn_checkpoint(work) is None and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -169,10 +183,15 @@ def test_resume_after_sigkill_equals_the_uninterrupted_run(uninterrupted, killed
     log = (resumed / KNN_LOG).read_text()
     assert f"at epoch {killed_then_resumed['killed_at_epoch'] + 1}" in log, log[-2000:]
     for name in ("metrics.csv", "curve.csv"):
-        pd.testing.assert_frame_equal(_comparable(resumed / KNN_RUN / name),
-                                      _comparable(uninterrupted / KNN_RUN / name), check_exact=True)
-    weights = {run: torch.load(run / KNN_RUN / "best_model.pt", weights_only=False)["weights"]
-               for run in (resumed, uninterrupted)}
+        pd.testing.assert_frame_equal(
+            _comparable(resumed / KNN_RUN / name),
+            _comparable(uninterrupted / KNN_RUN / name),
+            check_exact=True,
+        )
+    weights = {
+        run: torch.load(run / KNN_RUN / "best_model.pt", weights_only=False)["weights"]
+        for run in (resumed, uninterrupted)
+    }
     assert weights[resumed].keys() == weights[uninterrupted].keys()
     for key, tensor in weights[uninterrupted].items():
         assert torch.equal(weights[resumed][key], tensor), key
@@ -198,13 +217,21 @@ def test_nan_loss_stops_the_job_naming_where_and_keeps_the_last_checkpoint(tmp_p
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(POISON)
     # neighbour_loss runs twice per step (surrogate, then the logged loss): NaN from epoch 1, step 0
-    result = run_snakemake(work, *_arguments(until=["knn_train"]), env={
-        "PYTHONPATH": f"{inject}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-        "SUBSETGRAD_TEST_NAN_AFTER_CALLS": str(2 * STEPS)})
+    result = run_snakemake(
+        work,
+        *_arguments(until=["knn_train"]),
+        env={
+            "PYTHONPATH": f"{inject}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            "SUBSETGRAD_TEST_NAN_AFTER_CALLS": str(2 * STEPS),
+        },
+    )
     assert result.returncode != 0, "the poisoned run succeeded"
     log = (work / KNN_LOG).read_text()
-    assert re.search(r"NonFiniteLossError: loss became nan at epoch 1, step 0 \(dataset=digits, "
-                     r"estimator=relaxed, tau=1(\.0)?, seed=0\)", log), log[-3000:]
+    assert re.search(
+        r"NonFiniteLossError: loss became nan at epoch 1, step 0 \(dataset=digits, "
+        r"estimator=relaxed, tau=1(\.0)?, seed=0\)",
+        log,
+    ), log[-3000:]
     assert "last good checkpoint (epoch 0) is kept" in log
     assert _checkpoint_epoch(_knn_checkpoint(work)) == 0
     left = [name for name in KNN_OUTPUTS if (work / KNN_RUN / name).exists()]
@@ -213,6 +240,7 @@ def test_nan_loss_stops_the_job_naming_where_and_keeps_the_last_checkpoint(tmp_p
 
 def test_a_checkpoint_of_another_configuration_is_not_resumed(tmp_path):
     """A changed config reruns a job; it must start afresh, not continue the old run."""
+
     def run(fingerprint):
         model = torch.nn.Linear(3, 1)
         training = TrainingRun(tmp_path / "run.pt", {"model": model}, fingerprint=fingerprint)

@@ -3,9 +3,9 @@
 The hand-made metrics below have known means and standard deviations, so every
 printed number can be checked against arithmetic done here, not by the code under test.
 """
+
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_snakemake
@@ -20,25 +20,45 @@ from subsetgrad.bench.results.tables import NOT_APPLICABLE
 
 def _rows(task, dataset, estimator, tau, values, metric="accuracy", seeds=None):
     seeds = range(len(values)) if seeds is None else seeds
-    return [{"task": task, "dataset": dataset, "estimator": estimator, "tau": tau, "k": 2, "seed": s,
-             "metric": metric, "value": v} for s, v in zip(seeds, values)]
+    return [
+        {
+            "task": task,
+            "dataset": dataset,
+            "estimator": estimator,
+            "tau": tau,
+            "k": 2,
+            "seed": s,
+            "metric": metric,
+            "value": v,
+        }
+        for s, v in zip(seeds, values)
+    ]
 
 
 @pytest.fixture
 def hand_made():
     """Estimator A (tau 0.1 and 1), B (no tau); datasets d1, d2; A at tau 1 on d2 never ran,
     B on d2 has one seed only."""
-    rows = (_rows("t", "d1", "A", 0.1, [0.50, 0.60, 0.70])
-            + _rows("t", "d1", "A", 1.0, [0.80, 0.90, 1.00])
-            + _rows("t", "d1", "B", math.nan, [0.10, 0.20, 0.30])
-            + _rows("t", "d2", "A", 0.1, [0.40, 0.40, 0.40])
-            + _rows("t", "d2", "B", math.nan, [0.90]))
+    rows = (
+        _rows("t", "d1", "A", 0.1, [0.50, 0.60, 0.70])
+        + _rows("t", "d1", "A", 1.0, [0.80, 0.90, 1.00])
+        + _rows("t", "d1", "B", math.nan, [0.10, 0.20, 0.30])
+        + _rows("t", "d2", "A", 0.1, [0.40, 0.40, 0.40])
+        + _rows("t", "d2", "B", math.nan, [0.90])
+    )
     return pd.DataFrame(rows)
 
 
 def _table(frame, **kwargs):
-    options = dict(name="t", title="test", rows=["estimator", "tau"], columns=["dataset"], better="max",
-                   expected_rows=[("A", 0.1), ("A", 1.0), ("B", math.nan)], expected_columns=["d1", "d2"])
+    options = dict(
+        name="t",
+        title="test",
+        rows=["estimator", "tau"],
+        columns=["dataset"],
+        better="max",
+        expected_rows=[("A", 0.1), ("A", 1.0), ("B", math.nan)],
+        expected_columns=["d1", "d2"],
+    )
     return summary_table(frame, **{**options, **kwargs})
 
 
@@ -59,12 +79,16 @@ def test_means_stds_and_seed_counts(hand_made):
 def test_bold_winner_per_column_max_and_min(hand_made):
     table = _table(hand_made)
     assert table.cells.loc[table.cells.best, ["estimator", "tau", "dataset"]].values.tolist() == [
-        ["A", "1", "d1"], ["B", NOT_APPLICABLE, "d2"]]
+        ["A", "1", "d1"],
+        ["B", NOT_APPLICABLE, "d2"],
+    ]
     assert "**0.900 ± 0.100** (3)" in table.to_markdown()
     assert r"\textbf{0.900 $\pm$ 0.100 {\scriptsize (3)}}" in table.to_latex()
     lowest = _table(hand_made, better="min")
     assert sorted(lowest.cells.loc[lowest.cells.best, ["estimator", "dataset"]].values.tolist()) == [
-        ["A", "d2"], ["B", "d1"]]
+        ["A", "d2"],
+        ["B", "d1"],
+    ]
 
 
 def test_missing_run_is_missing_never_zero(hand_made):
@@ -96,8 +120,9 @@ def test_expected_row_without_any_run_is_listed_as_missing(hand_made):
 
 def test_ties_at_printed_precision_are_all_bold():
     frame = pd.DataFrame(_rows("t", "d", "A", 1.0, [0.5001]) + _rows("t", "d", "B", 1.0, [0.4999]))
-    table = summary_table(frame, name="t", title="t", rows=["estimator"], columns=["dataset"],
-                          better="max", digits=2)
+    table = summary_table(
+        frame, name="t", title="t", rows=["estimator"], columns=["dataset"], better="max", digits=2
+    )
     assert table.cells.best.tolist() == [True, True]
 
 
@@ -108,8 +133,17 @@ def test_two_values_for_one_seed_are_an_error(hand_made):
 
 
 def test_published_rows_are_labelled_and_never_ranked(hand_made):
-    reference = pd.DataFrame([{"method": "Paper", "dataset": "d1", "value": 0.99, "relation": "=",
-                               "source": "Someone 2020, Table 1"}])
+    reference = pd.DataFrame(
+        [
+            {
+                "method": "Paper",
+                "dataset": "d1",
+                "value": 0.99,
+                "relation": "=",
+                "source": "Someone 2020, Table 1",
+            }
+        ]
+    )
     table = _table(hand_made, published=reference)
     pub = table.cells[table.cells.source == "published"]
     assert pub.estimator.tolist() == ["Paper [published]"] and not pub.best.any()
@@ -134,8 +168,9 @@ def test_latex_is_booktabs(hand_made):
 
 
 def test_latex_escapes_text_and_rules_off_published_rows(hand_made):
-    reference = pd.DataFrame([{"method": "Chen_2018", "dataset": "d1", "value": 0.85, "relation": "<=",
-                               "source": "A & B"}])
+    reference = pd.DataFrame(
+        [{"method": "Chen_2018", "dataset": "d1", "value": 0.85, "relation": "<=", "source": "A & B"}]
+    )
     tex = _table(hand_made, published=reference, title="50% of τ_1", notes=["#runs {x}"]).to_latex()
     assert r"\caption{50\% of $\tau$\_1}" in tex and r"\label{tab:t}" in tex
     assert r"\#runs \{x\}" in tex and r"A \& B" in tex
@@ -146,7 +181,9 @@ def test_latex_escapes_text_and_rules_off_published_rows(hand_made):
 
 def test_write_tables_writes_four_formats(hand_made, tmp_path):
     table = _table(hand_made)
-    table.write(csv=tmp_path / "t.csv", md=tmp_path / "t.md", tex=tmp_path / "t.tex", html_path=tmp_path / "t.html")
+    table.write(
+        csv=tmp_path / "t.csv", md=tmp_path / "t.md", tex=tmp_path / "t.tex", html_path=tmp_path / "t.html"
+    )
     assert len(pd.read_csv(tmp_path / "t.csv")) == len(table.cells)
     assert "<b>0.900 ± 0.100</b>" in (tmp_path / "t.html").read_text()
 
@@ -178,9 +215,21 @@ def test_knn_temperature_is_chosen_on_validation_not_test():
     for tau, val, test in [(0.1, 0.9, 0.5), (1.0, 0.8, 0.95)]:
         rows += _rows("knn", "mnist", "relaxed", tau, [val], metric="val_accuracy")
         rows += _rows("knn", "mnist", "relaxed", tau, [test], metric="test_accuracy")
-    rows += [{"task": "knn", "dataset": "mnist", "estimator": "raw_pixels", "tau": math.nan, "k": 9,
-              "seed": math.nan, "metric": "test_accuracy", "value": 0.9}]
-    config = {"tasks": {"knn": {"datasets": ["mnist"], "estimators": ["relaxed"], "temperatures": [0.1, 1.0]}}}
+    rows += [
+        {
+            "task": "knn",
+            "dataset": "mnist",
+            "estimator": "raw_pixels",
+            "tau": math.nan,
+            "k": 9,
+            "seed": math.nan,
+            "metric": "test_accuracy",
+            "value": 0.9,
+        }
+    ]
+    config = {
+        "tasks": {"knn": {"datasets": ["mnist"], "estimators": ["relaxed"], "temperatures": [0.1, 1.0]}}
+    }
     table = build_table("knn_accuracy", pd.DataFrame(rows, columns=list(METRIC_COLUMNS)), config)
     cell = table.cell("relaxed", "mnist")
     assert cell["mean"] == pytest.approx(50.0) and cell.annotation == "τ=0.1"
@@ -192,24 +241,45 @@ def test_knn_temperature_is_chosen_on_validation_not_test():
 
 
 def test_tsne_dataset_label_is_split():
-    frame = pd.DataFrame(_rows("tsne", "mnist_d10_pretrained", "ptsne", 0.1, [0.1])
-                         + _rows("tsne", "digits_d2", "pca", math.nan, [0.2]))
+    frame = pd.DataFrame(
+        _rows("tsne", "mnist_d10_pretrained", "ptsne", 0.1, [0.1])
+        + _rows("tsne", "digits_d2", "pca", math.nan, [0.2])
+    )
     split = tsne_frame(frame)
     assert split[["dataset", "dimension", "init"]].values.tolist() == [
-        ["mnist", 10, "pretrained"], ["digits", 2, "scratch"]]
+        ["mnist", 10, "pretrained"],
+        ["digits", 2, "scratch"],
+    ]
 
 
 def test_every_task_table_builds_from_no_runs():
     """Before any run, every table exists and shows each configured run as missing."""
-    config = {"tasks": {
-        "synthetic": {"weights": [1, 2, 3, 4], "k": 2, "temperatures": [0.1, 1], "num_samples": 100},
-        "l2x": {"datasets": ["l2x_xor"], "estimators": ["relaxed", "reinforce"], "temperatures": [1],
-                "settings": {"l2x_xor": {"k": 2}}},
-        "knn": {"datasets": ["mnist"], "estimators": ["relaxed"], "temperatures": [1]},
-        "tsne": {"datasets": ["digits"], "dims": [2], "inits": ["scratch"], "methods": ["ptsne"],
-                 "estimators": []},
-        "study": {"n": 6, "k": [3], "losses": ["linear"], "estimators": ["reinforce"], "temperatures": [1]},
-    }}
+    config = {
+        "tasks": {
+            "synthetic": {"weights": [1, 2, 3, 4], "k": 2, "temperatures": [0.1, 1], "num_samples": 100},
+            "l2x": {
+                "datasets": ["l2x_xor"],
+                "estimators": ["relaxed", "reinforce"],
+                "temperatures": [1],
+                "settings": {"l2x_xor": {"k": 2}},
+            },
+            "knn": {"datasets": ["mnist"], "estimators": ["relaxed"], "temperatures": [1]},
+            "tsne": {
+                "datasets": ["digits"],
+                "dims": [2],
+                "inits": ["scratch"],
+                "methods": ["ptsne"],
+                "estimators": [],
+            },
+            "study": {
+                "n": 6,
+                "k": [3],
+                "losses": ["linear"],
+                "estimators": ["reinforce"],
+                "temperatures": [1],
+            },
+        }
+    }
     empty = pd.DataFrame(columns=list(METRIC_COLUMNS))
     for task in TASK_RESULTS:
         for name in table_names(task):
@@ -236,7 +306,9 @@ def _merged(base: dict, over: dict) -> dict:
     """``over`` merged into ``base`` recursively, as Snakemake merges --configfile."""
     out = dict(base)
     for key, value in over.items():
-        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
     return out
 
 
@@ -248,8 +320,10 @@ def test_report_on_the_test_profile_contains_every_figure_and_table(workflow_cop
 
     work = workflow_copy
     # the test profile without its slowest tasks (t-SNE trains nine networks), to keep this short
-    config = _merged(yaml.safe_load((work / "config/config.yaml").read_text()),
-                     yaml.safe_load((work / "config/test.yaml").read_text()))
+    config = _merged(
+        yaml.safe_load((work / "config/config.yaml").read_text()),
+        yaml.safe_load((work / "config/test.yaml").read_text()),
+    )
     config["tasks"] = {t: v for t, v in config["tasks"].items() if t in REPORT_TEST_TASKS}
     (work / "config/config.yaml").write_text(yaml.safe_dump(config))
     run = run_snakemake(work, "--cores", "2", timeout=None)
@@ -261,10 +335,21 @@ def test_report_on_the_test_profile_contains_every_figure_and_table(workflow_cop
     out = work / "results/test"
     figures = sorted(out.rglob("*.png"))
     tables = sorted((out / "tables").glob("*.html"))
-    assert {p.name for p in figures} >= {"subset_distribution.png", "synthetic_vs_temperature.png",
-                                          "l2x_training_curves.png", "knn_training_curves.png"}
-    assert {p.stem for p in tables} == {"synthetic_tv", "synthetic_checks", "l2x_posthoc", "l2x_median_rank",
-                                        "knn_accuracy", "study_bias", "study_variance"}
+    assert {p.name for p in figures} >= {
+        "subset_distribution.png",
+        "synthetic_vs_temperature.png",
+        "l2x_training_curves.png",
+        "knn_training_curves.png",
+    }
+    assert {p.stem for p in tables} == {
+        "synthetic_tv",
+        "synthetic_checks",
+        "l2x_posthoc",
+        "l2x_median_rank",
+        "knn_accuracy",
+        "study_bias",
+        "study_variance",
+    }
     for path in figures + tables:
         assert path.name in html, f"{path.relative_to(out)} is not in the report"
     assert "examples.html" in html  # the L2X example explanations

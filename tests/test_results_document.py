@@ -1,4 +1,5 @@
 """The committed results document: tables, job wall times, metrics CSV and figures under a byte budget."""
+
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +25,9 @@ def _inputs(tmp_path: Path):
     bench = tmp_path / "results/p/benchmarks"
     (bench / "knn").mkdir(parents=True)
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-    (bench / "knn/train_mnist_relaxed_tau1_seed0.tsv").write_text(header + "125.5\t0:02:05\t900\t0\t0\t0\t0\t0\t0\t240.0\n")
+    (bench / "knn/train_mnist_relaxed_tau1_seed0.tsv").write_text(
+        header + "125.5\t0:02:05\t900\t0\t0\t0\t0\t0\t0\t240.0\n"
+    )
     (bench / "results_aggregate.tsv").write_text(header + "2.0\t0:00:02\t100\t0\t0\t0\t0\t0\t0\t1.5\n")
     table = tmp_path / "results/p/tables/knn_accuracy.md"
     table.parent.mkdir(parents=True)
@@ -46,8 +49,9 @@ def test_job_wall_times_reads_every_benchmark_file(tmp_path):
 def test_document_has_tables_times_metrics_and_linked_figures(tmp_path):
     bench, sections, figures, metrics = _inputs(tmp_path)
     out = tmp_path / "docs/results"
-    write_results_document("p", sections, figures, metrics, bench, out / "p.md", out / "p.csv",
-                           out / "p", max_image_bytes=2**22)
+    write_results_document(
+        "p", sections, figures, metrics, bench, out / "p.md", out / "p.csv", out / "p", max_image_bytes=2**22
+    )
     text = (out / "p.md").read_text()
     assert "| relaxed | 99.0 |" in text
     assert "`knn/train_mnist_relaxed_tau1_seed0` | 126 | 240 |" in text
@@ -59,11 +63,29 @@ def test_document_has_tables_times_metrics_and_linked_figures(tmp_path):
 def test_figures_beyond_the_byte_budget_are_left_out_and_named(tmp_path):
     bench, sections, figures, metrics = _inputs(tmp_path)
     out = tmp_path / "docs/results"
-    write_results_document("p", sections, {"knn": figures["knn"][:1]}, metrics, bench, out / "p.md",
-                           out / "p.csv", out / "p", max_image_bytes=2**22)
+    write_results_document(
+        "p",
+        sections,
+        {"knn": figures["knn"][:1]},
+        metrics,
+        bench,
+        out / "p.md",
+        out / "p.csv",
+        out / "p",
+        max_image_bytes=2**22,
+    )
     single = (out / "p/a.png").stat().st_size
-    write_results_document("p", sections, figures, metrics, bench, out / "p.md", out / "p.csv",
-                           out / "p", max_image_bytes=single + single // 2)
+    write_results_document(
+        "p",
+        sections,
+        figures,
+        metrics,
+        bench,
+        out / "p.md",
+        out / "p.csv",
+        out / "p",
+        max_image_bytes=single + single // 2,
+    )
     images = list((out / "p").iterdir())
     assert [p.name for p in images] == ["a.png"]
     assert sum(p.stat().st_size for p in images) <= single + single // 2

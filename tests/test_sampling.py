@@ -1,4 +1,5 @@
 """Exact sampling: Gumbel-top-k and the PL-WOR likelihood against enumeration."""
+
 import itertools
 import math
 
@@ -80,12 +81,15 @@ def test_gumbel_topk_never_selects_masked_items():
     assert set(draws.flatten().tolist()) == {0, 2, 4}
 
 
-@pytest.mark.parametrize("bad, message", [
-    (torch.tensor([0.0, float("nan"), 1.0]), "NaN"),
-    (torch.tensor([0.0, float("inf"), 1.0]), r"\+inf"),
-    (torch.tensor([0.0, float("-inf"), float("-inf")]), "finite"),
-    (torch.tensor([1, 2, 3]), "floating"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.tensor([0.0, float("nan"), 1.0]), "NaN"),
+        (torch.tensor([0.0, float("inf"), 1.0]), r"\+inf"),
+        (torch.tensor([0.0, float("-inf"), float("-inf")]), "finite"),
+        (torch.tensor([1, 2, 3]), "floating"),
+    ],
+)
 def test_gumbel_topk_rejects_bad_logits(bad, message):
     with pytest.raises(ValueError, match=message):
         gumbel_topk(bad, 2)

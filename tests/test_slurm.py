@@ -6,6 +6,7 @@ Where that is impossible (not root, no apt-get, a site's own slurm.conf) the tes
 and says why. The cluster has no accounting daemon, so the run adds the two options a
 site without slurmdbd needs (no account, squeue-based job status).
 """
+
 import os
 import re
 import shutil
@@ -26,8 +27,9 @@ def slurm_cluster():
     """A SLURM cluster that runs jobs; yields the names of the daemons started here."""
     if not sys.platform.startswith("linux") or shutil.which("bash") is None:
         pytest.skip("the SLURM test needs Linux and bash")
-    up = subprocess.run(["bash", str(SLURM_UP)], capture_output=True, text=True, timeout=900,
-                        stdin=subprocess.DEVNULL)
+    up = subprocess.run(
+        ["bash", str(SLURM_UP)], capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL
+    )
     if up.returncode == CANNOT_SET_UP:
         reasons = up.stderr.strip().splitlines() or ["slurm-up.sh cannot set up SLURM here"]
         pytest.skip(reasons[-1])
@@ -37,22 +39,31 @@ def slurm_cluster():
         yield started
     finally:
         if started:
-            subprocess.run(["bash", str(SLURM_DOWN), *reversed(started)], timeout=120,
-                           capture_output=True)
+            subprocess.run(["bash", str(SLURM_DOWN), *reversed(started)], timeout=120, capture_output=True)
 
 
 @pytest.mark.slow
 def test_test_profile_runs_through_the_slurm_executor(slurm_cluster, workflow_copy):
     work = workflow_copy
-    targets = ["results/test/synthetic/tv_distance.md",
-               "results/test/synthetic/subset_distribution.png"]
+    targets = ["results/test/synthetic/tv_distance.md", "results/test/synthetic/subset_distribution.png"]
     # the SLURM jobs find snakemake and python on PATH: this environment's first
     path = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = run_snakemake(
-        work, "--workflow-profile", "profiles/slurm", "--configfile", "config/test.yaml",
+        work,
+        "--workflow-profile",
+        "profiles/slurm",
+        "--configfile",
+        "config/test.yaml",
         # a cluster without slurmdbd: no account to charge, job states from squeue
-        "--slurm-no-account", "--slurm-status-command", "squeue",
-        "--slurm-init-seconds-before-status-checks", "2", *targets, timeout=600, env=path)
+        "--slurm-no-account",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        *targets,
+        timeout=600,
+        env=path,
+    )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
 
@@ -60,8 +71,9 @@ def test_test_profile_runs_through_the_slurm_executor(slurm_cluster, workflow_co
     submitted = dict(re.findall(r"rule (\w+):.*?submitted with SLURM jobid (\d+)", log, flags=re.S))
     assert set(submitted) == {"synthetic_sample", "synthetic_figure"}, log[-3000:]
     for rule, jobid in submitted.items():
-        state = subprocess.run(["squeue", "-h", "-t", "all", "-j", jobid, "-o", "%T"],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
+        state = subprocess.run(
+            ["squeue", "-h", "-t", "all", "-j", jobid, "-o", "%T"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
         assert state == "COMPLETED", (rule, jobid, state)
 
     out = work / "results/test/synthetic"
@@ -75,8 +87,19 @@ def test_test_profile_runs_through_the_slurm_executor(slurm_cluster, workflow_co
 def test_slurm_profile_gives_training_rules_their_resources(slurm_cluster):
     """A dry run with profiles/slurm: training jobs ask for the config's GPUs and more time."""
     result = run_snakemake(
-        REPO, "-n", "--workflow-profile", "profiles/slurm", "--configfile", "config/test.yaml",
-        "--config", "gpus_per_job=1", "--slurm-no-account", "--until", "knn_train", timeout=300)
+        REPO,
+        "-n",
+        "--workflow-profile",
+        "profiles/slurm",
+        "--configfile",
+        "config/test.yaml",
+        "--config",
+        "gpus_per_job=1",
+        "--slurm-no-account",
+        "--until",
+        "knn_train",
+        timeout=300,
+    )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
     jobs = re.findall(r"rule knn_train:.*?resources: ([^\n]+)", log, flags=re.S)

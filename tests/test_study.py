@@ -1,4 +1,5 @@
 """The estimator study: its metrics, its own code path on unbiased estimators, config and workflow."""
+
 import math
 
 import pandas as pd
@@ -20,14 +21,18 @@ SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 def test_gradient_metrics_on_known_estimates():
     exact = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
     perfect = study.gradient_metrics(exact.expand(100, 3) * 3.0, exact)  # scale does not matter
-    assert perfect["bias"] == pytest.approx(0, abs=1e-12) and perfect["variance"] == pytest.approx(0, abs=1e-12)
+    assert perfect["bias"] == pytest.approx(0, abs=1e-12) and perfect["variance"] == pytest.approx(
+        0, abs=1e-12
+    )
     assert perfect["mean_cosine"] == pytest.approx(1) and perfect["mse"] == pytest.approx(4 * 5.25)
     opposite = study.gradient_metrics(-exact.expand(10, 3), exact)
     assert opposite["bias"] == pytest.approx(2)
     # zero estimates count as cosine 0; half zero, half exact: variance of {0, 1} halves
     mixed = torch.cat([torch.zeros(50, 3, dtype=torch.float64), exact.expand(50, 3)])
     values = study.gradient_metrics(mixed, exact)
-    assert values["mean_cosine"] == pytest.approx(0.5) and values["variance"] == pytest.approx(0.25 * 100 / 99)
+    assert values["mean_cosine"] == pytest.approx(0.5) and values["variance"] == pytest.approx(
+        0.25 * 100 / 99
+    )
     assert values["bias"] == pytest.approx(0, abs=1e-12)
 
 
@@ -121,8 +126,16 @@ def test_every_estimator_gradient_is_finite_on_extreme_logits(name, scale):
 def tiny_run():
     rows = []
     for loss in ("linear", "squared"):
-        rows += study.run_study(6, 2, loss, ["straight_through", "reinforce", "simple", "imle"], [0.5, 2],
-                                seeds=[0, 1], num_gradients=200, progress=False)
+        rows += study.run_study(
+            6,
+            2,
+            loss,
+            ["straight_through", "reinforce", "simple", "imle"],
+            [0.5, 2],
+            seeds=[0, 1],
+            num_gradients=200,
+            progress=False,
+        )
     return metrics_frame(rows)
 
 
@@ -144,8 +157,11 @@ def test_own_family_means_use_each_estimators_target(tiny_run):
     simple = means[(means.estimator == "simple") & (means.dataset == "n6_k2_linear")].iloc[0]
     assert simple.bias < 1e-12 and simple.variance < 1e-12  # SIMPLE is exact on a linear loss
     # each row is against the estimator's own family: SIMPLE's CB bias, not its PL-WOR one
-    cb = tiny_run[(tiny_run.estimator == "simple") & (tiny_run.dataset == "n6_k2_squared")
-                  & (tiny_run.metric == "bias_vs_cb")].value.mean()
+    cb = tiny_run[
+        (tiny_run.estimator == "simple")
+        & (tiny_run.dataset == "n6_k2_squared")
+        & (tiny_run.metric == "bias_vs_cb")
+    ].value.mean()
     squared = means[(means.estimator == "simple") & (means.dataset == "n6_k2_squared")].iloc[0]
     assert squared.bias == pytest.approx(cb)
 
@@ -153,9 +169,17 @@ def test_own_family_means_use_each_estimators_target(tiny_run):
 def test_the_results_tables_show_the_study(tiny_run):
     """The study's tables come from the results package: every setting it ran, I-MLE's lambda_
     in the temperature column, nothing missing."""
-    config = {"tasks": {"study": {"n": 6, "k": [2], "losses": ["linear", "squared"],
-                                  "estimators": ["straight_through", "reinforce", "simple", "imle"],
-                                  "temperatures": [0.5, 2]}}}
+    config = {
+        "tasks": {
+            "study": {
+                "n": 6,
+                "k": [2],
+                "losses": ["linear", "squared"],
+                "estimators": ["straight_through", "reinforce", "simple", "imle"],
+                "temperatures": [0.5, 2],
+            }
+        }
+    }
     for name in ("study_bias", "study_variance"):
         table = build_table(name, tiny_run, config)
         assert (table.cells.n_seeds == 2).all(), table.cells[table.cells.n_seeds != 2]
@@ -182,13 +206,16 @@ def test_default_study_section_is_valid():
     validate_config(_config(), SCHEMA)
 
 
-@pytest.mark.parametrize("section, message", [
-    ({"k": [11]}, "k=11 is larger than n=10"),
-    ({"n": 17}, "above the maximum 16"),
-    ({"losses": ["cubic"]}, "tasks.study.losses"),
-    ({"num_gradients": 1}, "below the minimum 2"),
-    ({"estimators": ["nope"]}, "tasks.study.estimators"),
-])
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"k": [11]}, "k=11 is larger than n=10"),
+        ({"n": 17}, "above the maximum 16"),
+        ({"losses": ["cubic"]}, "tasks.study.losses"),
+        ({"num_gradients": 1}, "below the minimum 2"),
+        ({"estimators": ["nope"]}, "tasks.study.estimators"),
+    ],
+)
 def test_bad_study_config_is_rejected(section, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(_config(**section), SCHEMA)
@@ -210,8 +237,9 @@ def test_study_rules_end_to_end(workflow_copy):
     work = workflow_copy
     out = work / "results/test/study"
     targets = ["results/test/study/metrics.csv", "results/test/study/bias_variance_scatter.png"]
-    result = run_snakemake(work, "--cores", "2", "--configfile", "config/test.yaml", "--", *targets,
-                           timeout=600)
+    result = run_snakemake(
+        work, "--cores", "2", "--configfile", "config/test.yaml", "--", *targets, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-5000:]
     metrics = pd.read_csv(out / "n6_k3_linear/metrics.csv")
     assert list(metrics.columns) == list(METRIC_COLUMNS) and metrics.value.notna().any()

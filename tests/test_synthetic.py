@@ -1,4 +1,5 @@
 """The paper's synthetic check: relaxed samples reproduce p(S | w) (published TV <= 0.016)."""
+
 import pytest
 
 from subsetgrad.bench.experiments.synthetic import run_synthetic, tv_table

@@ -1,4 +1,5 @@
 """Checkpoint/resume machinery: a resumed run equals an uninterrupted one bit for bit."""
+
 import pytest
 import torch
 
@@ -12,8 +13,12 @@ def _train(path, stop_after=None, epochs=4):
     model = torch.nn.Linear(6, 6)
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     est = make_estimator("reinforce", 2)
-    run = TrainingRun(path, {"model": model, "opt": opt, "estimator": est}, {"data": gen},
-                      context={"estimator": "reinforce"})
+    run = TrainingRun(
+        path,
+        {"model": model, "opt": opt, "estimator": est},
+        {"data": gen},
+        context={"estimator": "reinforce"},
+    )
     run.resume()
     for epoch in run.epochs(epochs):
         for step in range(5):

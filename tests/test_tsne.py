@@ -1,4 +1,5 @@
 """Task 3 (parametric t-SNE by neighbour sub-sequences): metrics, affinities, objectives, runs."""
+
 import math
 
 import numpy as np
@@ -53,6 +54,7 @@ def _one_thread():
 
 # --- trustworthiness ---------------------------------------------------------------------
 
+
 def test_trustworthiness_hand_made_case():
     """1-d points 0, 1, 3, 6, 10; the embedding swaps the first and the last.
 
@@ -90,6 +92,7 @@ def test_one_nn_error():
 
 
 # --- affinities ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("perplexity", [2.0, 10.0, 30.0, 150.0])
 def test_perplexity_calibration_hits_the_target(perplexity):
@@ -137,6 +140,7 @@ def test_joint_affinities_and_kl_match_the_formulas():
 
 # --- objectives ---------------------------------------------------------------------------
 
+
 def _batch(n=24, dim=6, d=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, dim, generator=g)
@@ -158,8 +162,7 @@ def test_subset_sequence_loss_is_the_papers_formula():
     assert not (s == torch.arange(24)[:, None]).any()  # never its own neighbour
     logits = (-((y[:, None] - y[None]) ** 2).sum(-1)).masked_fill(eye, -math.inf)
     a = relaxed_topk_sequence(logits + sample_gumbel(logits.shape, generator=g), k, tau)
-    expected = sum(-torch.log(a[torch.arange(24), j, s[:, j]] + 1e-8) * math.exp(-j)
-                   for j in range(k)).mean()
+    expected = sum(-torch.log(a[torch.arange(24), j, s[:, j]] + 1e-8) * math.exp(-j) for j in range(k)).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     loss.backward()
     assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
@@ -196,27 +199,38 @@ def test_every_estimator_trains_the_shared_objective(name):
 
 def test_ptsne_objective_gradient_is_finite():
     x, y = _batch()
-    loss = make_objective(PTSNE, {"perplexity": 5.0, "degrees_of_freedom": 1.0})(
-        x, y, torch.Generator())
+    loss = make_objective(PTSNE, {"perplexity": 5.0, "degrees_of_freedom": 1.0})(x, y, torch.Generator())
     loss.backward()
     assert loss.item() > 0 and torch.isfinite(y.grad).all()
 
 
 # --- networks and pretraining -------------------------------------------------------------
 
+
 def test_network_shape_and_pretraining(tmp_path):
     net = build_network(64, [20, 20, 40], 2)
-    assert [(m.in_features, m.out_features) for m in linear_layers(net)] == \
-        [(64, 20), (20, 20), (20, 40), (40, 2)]
+    assert [(m.in_features, m.out_features) for m in linear_layers(net)] == [
+        (64, 20),
+        (20, 20),
+        (20, 40),
+        (40, 2),
+    ]
     x = torch.rand(200, 64)
-    history = pretrain_autoencoder(net, x, epochs=3, batch_size=50, lr=1e-3,
-                                   generator=torch.Generator().manual_seed(0),
-                                   checkpoint_path=tmp_path / "p.pt")
+    history = pretrain_autoencoder(
+        net,
+        x,
+        epochs=3,
+        batch_size=50,
+        lr=1e-3,
+        generator=torch.Generator().manual_seed(0),
+        checkpoint_path=tmp_path / "p.pt",
+    )
     assert [h["epoch"] for h in history] == [0, 1, 2, 3]
     assert all(math.isfinite(h["reconstruction_mse"]) for h in history)
 
 
 # --- runs on digits -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
@@ -225,10 +239,24 @@ def digits(tmp_path_factory):
     return prepare_dataset("digits", tmp_path_factory.mktemp("raw"), 0)
 
 
-TINY = dict(networks={"digits": [64, 64, 128]}, k=1, overlap_k=5, tau=0.1, estimator_tau=1.0,
-            perplexity=30, degrees_of_freedom=1.0, epochs=25, batch_size=128, lr=3e-3,
-            adam_eps=1e-8, checkpoint="last", pretrain_epochs=1, pretrain_lr=1e-3,
-            pretrain_rmsprop_rho=0.99, pretrain_rmsprop_eps=1e-8)
+TINY = dict(
+    networks={"digits": [64, 64, 128]},
+    k=1,
+    overlap_k=5,
+    tau=0.1,
+    estimator_tau=1.0,
+    perplexity=30,
+    degrees_of_freedom=1.0,
+    epochs=25,
+    batch_size=128,
+    lr=3e-3,
+    adam_eps=1e-8,
+    checkpoint="last",
+    pretrain_epochs=1,
+    pretrain_lr=1e-3,
+    pretrain_rmsprop_rho=0.99,
+    pretrain_rmsprop_eps=1e-8,
+)
 
 #: 1-NN error of every method must be this far below the random projection's (d = 2).
 #: Measured (tests' settings, seeds 0-4): random projection 0.70-0.78 (0.777 at seed 0);
@@ -240,8 +268,17 @@ MARGIN = 0.10
 
 @pytest.mark.parametrize("method", METHODS)
 def test_tiny_digits_run_beats_a_random_projection(method, digits, tmp_path):
-    result = train_run(digits, "digits", TINY, method=method, dim=2, init="scratch", seed=0,
-                       device=torch.device("cpu"), checkpoint_path=tmp_path / "c.pt")
+    result = train_run(
+        digits,
+        "digits",
+        TINY,
+        method=method,
+        dim=2,
+        init="scratch",
+        seed=0,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / "c.pt",
+    )
     values = {row["metric"]: row["value"] for row in result.metrics}
     projected = reference_runs(digits, "digits", 2, 0)["random_projection"].metrics
     baseline = {row["metric"]: row["value"] for row in projected}
@@ -254,12 +291,39 @@ def test_tiny_digits_run_beats_a_random_projection(method, digits, tmp_path):
 def test_resumed_run_is_bitwise_identical(digits, tmp_path):
     """A run stopped after 2 epochs and continued to 4 equals an uninterrupted 4-epoch run."""
     task = {**TINY, "epochs": 4}
-    full = train_run(digits, "digits", task, method="reinforce", dim=2, init="scratch", seed=1,
-                     device=torch.device("cpu"), checkpoint_path=tmp_path / "a.pt")
-    train_run(digits, "digits", {**task, "epochs": 2}, method="reinforce", dim=2, init="scratch",
-              seed=1, device=torch.device("cpu"), checkpoint_path=tmp_path / "b.pt")
-    resumed = train_run(digits, "digits", task, method="reinforce", dim=2, init="scratch", seed=1,
-                        device=torch.device("cpu"), checkpoint_path=tmp_path / "b.pt")
+    full = train_run(
+        digits,
+        "digits",
+        task,
+        method="reinforce",
+        dim=2,
+        init="scratch",
+        seed=1,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / "a.pt",
+    )
+    train_run(
+        digits,
+        "digits",
+        {**task, "epochs": 2},
+        method="reinforce",
+        dim=2,
+        init="scratch",
+        seed=1,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / "b.pt",
+    )
+    resumed = train_run(
+        digits,
+        "digits",
+        task,
+        method="reinforce",
+        dim=2,
+        init="scratch",
+        seed=1,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / "b.pt",
+    )
     assert np.array_equal(full.test_embedding, resumed.test_embedding)
     assert [h["loss"] for h in full.history] == [h["loss"] for h in resumed.history]
 
@@ -271,23 +335,59 @@ def test_lowest_train_loss_checkpoint_evaluates_the_best_epoch(digits, tmp_path)
     # losses 17.6, 18.0, 18.1, 18.0, 17.8 at seed 1), so the selection is not the last epoch.
     task = {**TINY, "epochs": 5, "lr": 0.3, "checkpoint": "lowest_train_loss"}
     cpu = torch.device("cpu")
-    full = train_run(digits, "digits", task, method="subset_sequence", dim=2, init="scratch",
-                     seed=1, device=cpu, checkpoint_path=tmp_path / "a.pt")
+    full = train_run(
+        digits,
+        "digits",
+        task,
+        method="subset_sequence",
+        dim=2,
+        init="scratch",
+        seed=1,
+        device=cpu,
+        checkpoint_path=tmp_path / "a.pt",
+    )
     losses = [h["loss"] for h in full.history]
     assert full.selected_epoch == int(np.argmin(losses)) != 4
     assert [h["selected"] for h in full.history] == [e == full.selected_epoch for e in range(5)]
 
     # The same run with checkpoint: last trains identically and evaluates the final weights.
-    last = train_run(digits, "digits", {**task, "checkpoint": "last"}, method="subset_sequence",
-                     dim=2, init="scratch", seed=1, device=cpu, checkpoint_path=tmp_path / "l.pt")
+    last = train_run(
+        digits,
+        "digits",
+        {**task, "checkpoint": "last"},
+        method="subset_sequence",
+        dim=2,
+        init="scratch",
+        seed=1,
+        device=cpu,
+        checkpoint_path=tmp_path / "l.pt",
+    )
     assert [h["loss"] for h in last.history] == losses and last.selected_epoch == 4
     assert not np.array_equal(full.test_embedding, last.test_embedding)
 
     # Stopped after 2 epochs and resumed: the selection is carried by the checkpoint.
-    train_run(digits, "digits", {**task, "epochs": 2}, method="subset_sequence", dim=2,
-              init="scratch", seed=1, device=cpu, checkpoint_path=tmp_path / "b.pt")
-    resumed = train_run(digits, "digits", task, method="subset_sequence", dim=2, init="scratch",
-                        seed=1, device=cpu, checkpoint_path=tmp_path / "b.pt")
+    train_run(
+        digits,
+        "digits",
+        {**task, "epochs": 2},
+        method="subset_sequence",
+        dim=2,
+        init="scratch",
+        seed=1,
+        device=cpu,
+        checkpoint_path=tmp_path / "b.pt",
+    )
+    resumed = train_run(
+        digits,
+        "digits",
+        task,
+        method="subset_sequence",
+        dim=2,
+        init="scratch",
+        seed=1,
+        device=cpu,
+        checkpoint_path=tmp_path / "b.pt",
+    )
     assert resumed.selected_epoch == full.selected_epoch
     assert np.array_equal(full.test_embedding, resumed.test_embedding)
 
@@ -321,11 +421,19 @@ def test_optimiser_constants_reach_the_optimisers(digits, tmp_path, monkeypatch)
                 super().__init__(params, **options)
 
         monkeypatch.setattr(torch.optim, name, Recording)
-    task = {**TINY, "epochs": 1, "adam_eps": 1e-7, "pretrain_rmsprop_rho": 0.9,
-            "pretrain_rmsprop_eps": 1e-7}
+    task = {**TINY, "epochs": 1, "adam_eps": 1e-7, "pretrain_rmsprop_rho": 0.9, "pretrain_rmsprop_eps": 1e-7}
     pretrain(digits, "digits", task, 2, 0, torch.device("cpu"), tmp_path / "p.pt")
-    train_run(digits, "digits", task, method="ptsne", dim=2, init="scratch", seed=0,
-              device=torch.device("cpu"), checkpoint_path=tmp_path / "t.pt")
+    train_run(
+        digits,
+        "digits",
+        task,
+        method="ptsne",
+        dim=2,
+        init="scratch",
+        seed=0,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / "t.pt",
+    )
     rmsprop = [options for name, options in seen if name == "RMSprop"]
     adam = [options for name, options in seen if name == "Adam"]
     assert len(rmsprop) == 4  # one fresh optimiser per pretraining stage, as Keras' compile
@@ -341,26 +449,48 @@ def test_random_projection_is_seeded():
 
 # --- bookkeeping --------------------------------------------------------------------------
 
+
 def test_dataset_label_round_trip():
-    for dataset, dim, init in [("digits", 2, "scratch"), ("mnist_test_small", 30, "pretrained"),
-                               ("newsgroups20_w100", 10, "scratch")]:
+    for dataset, dim, init in [
+        ("digits", 2, "scratch"),
+        ("mnist_test_small", 30, "pretrained"),
+        ("newsgroups20_w100", 10, "scratch"),
+    ]:
         assert split_dataset_label(dataset_label(dataset, dim, init)) == (dataset, dim, init)
 
 
 def test_planned_runs_cover_every_method_and_references_match_their_names():
-    task = {"datasets": ["digits"], "dims": [2, 10], "inits": ["scratch", "pretrained"],
-            "methods": [SUBSET_SEQUENCE], "estimators": ["relaxed"]}
+    task = {
+        "datasets": ["digits"],
+        "dims": [2, 10],
+        "inits": ["scratch", "pretrained"],
+        "methods": [SUBSET_SEQUENCE],
+        "estimators": ["relaxed"],
+    }
     runs = planned_runs(task, seeds=[0, 1])
     assert len(runs) == 2 * 2 * 2 * 2
     assert {r["method"] for r in runs} == {SUBSET_SEQUENCE, "relaxed"}
-    assert runs[0] == {"dataset": "digits", "dim": "2", "init": "scratch", "method": SUBSET_SEQUENCE,
-                       "seed": "0"}
+    assert runs[0] == {
+        "dataset": "digits",
+        "dim": "2",
+        "init": "scratch",
+        "method": SUBSET_SEQUENCE,
+        "seed": "0",
+    }
     assert tuple(REFERENCES) == REFERENCE_NAMES  # the workflow names the files the references fill
 
 
 def test_config_checks_name_the_problem():
-    task = {**TINY, "datasets": ["digits", "mnist"], "dims": [2], "inits": ["scratch"],
-            "methods": [], "estimators": ["relaxed"], "batch_size": 20, "perplexity": 30}
+    task = {
+        **TINY,
+        "datasets": ["digits", "mnist"],
+        "dims": [2],
+        "inits": ["scratch"],
+        "methods": [],
+        "estimators": ["relaxed"],
+        "batch_size": 20,
+        "perplexity": 30,
+    }
     problems = " ".join(tsne_config_problems({"tasks": {"tsne": task}}))
     assert "tasks.tsne.perplexity" in problems
     assert "tasks.tsne.networks" in problems and "mnist" in problems

@@ -7,6 +7,7 @@ on 100 inputs. A Keras Dense(n) on m inputs has m * n weights and n biases. Pret
 (the authors' pretrain) trains, at stage l, the first l layers plus a fresh
 Dense(input_dim, linear) decoder on the stage's output.
 """
+
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,12 @@ INPUT_DIMS = {"mnist": 28 * 28, "newsgroups20_w100": 100}  # MNIST pixels; 100 k
 
 def _paper_tsne() -> dict:
     """tasks.tsne of config/config.yaml deep-merged with config/paper.yaml."""
+
     def merge(base, over):
         if isinstance(base, dict) and isinstance(over, dict):
-            return {k: merge(base.get(k), v) if k in base else v for k, v in over.items()} | \
-                {k: v for k, v in base.items() if k not in over}
+            return {k: merge(base.get(k), v) if k in base else v for k, v in over.items()} | {
+                k: v for k, v in base.items() if k not in over
+            }
         return over
 
     default = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -43,12 +46,12 @@ def _trainable(*modules: torch.nn.Module) -> int:
 #   20NG:   100*150 + 150 = 15,150;   150*150 + 150 = 22,650;   150*500 + 500 = 75,500;
 #           500*d + d = 501 d         -> 113,300 + 501 d
 NETWORK_PARAMETERS = {
-    ("mnist", 2): 1_645_000 + 2001 * 2,              # 1,649,002
-    ("mnist", 10): 1_645_000 + 2001 * 10,            # 1,665,010
-    ("mnist", 30): 1_645_000 + 2001 * 30,            # 1,705,030
-    ("newsgroups20_w100", 2): 113_300 + 501 * 2,     # 114,302
-    ("newsgroups20_w100", 10): 113_300 + 501 * 10,   # 118,310
-    ("newsgroups20_w100", 30): 113_300 + 501 * 30,   # 128,330
+    ("mnist", 2): 1_645_000 + 2001 * 2,  # 1,649,002
+    ("mnist", 10): 1_645_000 + 2001 * 10,  # 1,665,010
+    ("mnist", 30): 1_645_000 + 2001 * 30,  # 1,705,030
+    ("newsgroups20_w100", 2): 113_300 + 501 * 2,  # 114,302
+    ("newsgroups20_w100", 10): 113_300 + 501 * 10,  # 118,310
+    ("newsgroups20_w100", 30): 113_300 + 501 * 30,  # 128,330
 }
 
 # Decoders of the pretraining stages: Dense(input_dim) on the stage's output width h,
@@ -63,10 +66,18 @@ DECODER_PARAMETERS = {
 }
 # Encoder prefixes: the cumulative sums of the layer counts above.
 ENCODER_PARAMETERS = {
-    "mnist": lambda d: [392_500, 392_500 + 250_500, 392_500 + 250_500 + 1_002_000,
-                        NETWORK_PARAMETERS[("mnist", d)]],
-    "newsgroups20_w100": lambda d: [15_150, 15_150 + 22_650, 15_150 + 22_650 + 75_500,
-                                    NETWORK_PARAMETERS[("newsgroups20_w100", d)]],
+    "mnist": lambda d: [
+        392_500,
+        392_500 + 250_500,
+        392_500 + 250_500 + 1_002_000,
+        NETWORK_PARAMETERS[("mnist", d)],
+    ],
+    "newsgroups20_w100": lambda d: [
+        15_150,
+        15_150 + 22_650,
+        15_150 + 22_650 + 75_500,
+        NETWORK_PARAMETERS[("newsgroups20_w100", d)],
+    ],
 }
 
 
@@ -95,8 +106,9 @@ def test_pretraining_autoencoder_parameter_counts(dataset, dim):
         encoder, decoder = stage_autoencoder(net, stage, INPUT_DIMS[dataset])
         assert _trainable(decoder) == DECODER_PARAMETERS[dataset](dim)[stage]
         assert _trainable(encoder) == ENCODER_PARAMETERS[dataset](dim)[stage]
-        assert _trainable(encoder, decoder) == (DECODER_PARAMETERS[dataset](dim)[stage]
-                                                + ENCODER_PARAMETERS[dataset](dim)[stage])
+        assert _trainable(encoder, decoder) == (
+            DECODER_PARAMETERS[dataset](dim)[stage] + ENCODER_PARAMETERS[dataset](dim)[stage]
+        )
 
 
 def test_initialisation_is_keras_glorot_uniform_with_zero_bias():

@@ -1,5 +1,6 @@
 """The t-SNE rules end to end on the test profile (pretraining, three methods, references,
 merged metrics and scatter figure), in a copy of the workflow so the checkout stays clean."""
+
 import pandas as pd
 import pytest
 from conftest import run_snakemake

@@ -1,4 +1,5 @@
 """The Snakemake workflow: dry runs of every profile, lint, a tiny end-to-end run, bad config."""
+
 import pandas as pd
 import pytest
 from conftest import REPO, run_snakemake

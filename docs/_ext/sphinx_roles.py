@@ -4,6 +4,7 @@
 ``:exc:`` become cross-references when ``name`` is documented on the site (the public API
 of ``subsetgrad`` and the estimator classes), otherwise plain code spans.
 """
+
 from __future__ import annotations
 
 import ast
@@ -24,8 +25,14 @@ def _public_names() -> dict[str, str]:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
             names.update({elt.value: f"subsetgrad.{elt.value}" for elt in node.value.elts})
     for module, members in {
-        "estimators": ["RelaxedSubset", "StraightThrough", "Reinforce", "ReinforceLeaveOneOut",
-                       "ConcreteMax", "NeuralSortSubset"],
+        "estimators": [
+            "RelaxedSubset",
+            "StraightThrough",
+            "Reinforce",
+            "ReinforceLeaveOneOut",
+            "ConcreteMax",
+            "NeuralSortSubset",
+        ],
         "estimators_cb": ["Simple", "ImplicitMLE", "sample_sum_of_gamma"],
     }.items():
         names.update({m: f"subsetgrad.{module}.{m}" for m in members})

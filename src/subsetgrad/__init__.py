@@ -18,15 +18,23 @@ The library needs torch alone; the benchmark (:mod:`subsetgrad.bench`) is separa
 Messages go to the ``subsetgrad`` logger, which is silent unless the application
 configures logging.
 """
+
 import logging
 
 # The estimator registry is filled here, and only here: each family registers its classes.
 from . import estimators, estimators_cb  # noqa: F401
 from ._checks import set_validation, validation, validation_enabled
-from ._estimator_base import (Estimator, SubsetSample, available_estimators, estimator_class,
-                              make_estimator, register, takes_temperature)
-from .exact import MAX_SUBSETS, subset_probs
+from ._estimator_base import (
+    Estimator,
+    SubsetSample,
+    available_estimators,
+    estimator_class,
+    make_estimator,
+    register,
+    takes_temperature,
+)
 from .cb import cb_log_normalizer, cb_log_prob, cb_marginals, cb_sample, cb_subset_probs
+from .exact import MAX_SUBSETS, subset_probs
 from .gumbel import gumbel_topk, indices_to_khot, pl_log_prob, sample_gumbel, topk_khot
 from .relaxed import relaxed_topk, relaxed_topk_sequence
 

@@ -4,12 +4,13 @@ Errors are raised before any sampling work so that a bad tensor never produces
 a silently wrong sample. Every message names the offending argument and says
 what would be accepted instead.
 """
+
 from __future__ import annotations
 
 import contextlib
 import logging
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -54,8 +55,7 @@ def check_k(k: object, n: int | None = None, name: str = "k") -> int:
         raise ValueError(f"{name} must be >= 1, got {k}")
     if n is not None and k > n:
         raise ValueError(
-            f"{name}={k} is larger than the number of items n={n} on the last dimension; "
-            f"choose {name} <= {n}"
+            f"{name}={k} is larger than the number of items n={n} on the last dimension; choose {name} <= {n}"
         )
     return k
 
@@ -88,9 +88,7 @@ def check_logits(logits: object, k: int, name: str = "logits") -> Tensor:
         if torch.isnan(logits).any():
             raise ValueError(f"{name} contains NaN; check the upstream model for divergence")
         if torch.isposinf(logits).any():
-            raise ValueError(
-                f"{name} contains +inf; only -inf (an excluded item) is allowed"
-            )
+            raise ValueError(f"{name} contains +inf; only -inf (an excluded item) is allowed")
         if logits.numel() > 0:
             finite = torch.isfinite(logits).sum(-1)
             if (finite < k).any():

@@ -4,23 +4,25 @@ Estimator families register their classes here with :func:`register`; the packag
 ``__init__`` imports every family, so the registry is complete once ``subsetgrad`` is
 imported, and no family module imports another.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ._checks import check_k, check_logits
 
-_REGISTRY: dict[str, type["Estimator"]] = {}
+_REGISTRY: dict[str, type[Estimator]] = {}
 
 
-def register(name: str) -> Callable[[type["Estimator"]], type["Estimator"]]:
+def register(name: str) -> Callable[[type[Estimator]], type[Estimator]]:
     """Class decorator adding an estimator to ``make_estimator``'s registry."""
 
-    def deco(cls: type["Estimator"]) -> type["Estimator"]:
+    def deco(cls: type[Estimator]) -> type[Estimator]:
         if name in _REGISTRY:
             raise RuntimeError(f"estimator {name!r} registered twice")
         cls.name = name
@@ -35,12 +37,10 @@ def available_estimators() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def estimator_class(name: str) -> type["Estimator"]:
+def estimator_class(name: str) -> type[Estimator]:
     """The class registered as ``name`` (its ``target``, ``biased`` and ``option_names``)."""
     if name not in _REGISTRY:
-        raise ValueError(
-            f"unknown estimator {name!r}; choose one of {', '.join(available_estimators())}"
-        )
+        raise ValueError(f"unknown estimator {name!r}; choose one of {', '.join(available_estimators())}")
     return _REGISTRY[name]
 
 
@@ -53,15 +53,14 @@ def takes_temperature(name: str) -> bool:
     return "tau" in estimator_class(name).option_names
 
 
-def make_estimator(name: str, k: int, **options) -> "Estimator":
+def make_estimator(name: str, k: int, **options) -> Estimator:
     """Build the estimator ``name`` for subsets of size ``k``; options are validated."""
     cls = estimator_class(name)
     unknown = set(options) - set(cls.option_names)
     if unknown:
         allowed = ", ".join(sorted(cls.option_names)) or "(none)"
         raise ValueError(
-            f"estimator {name!r} does not take option(s) {', '.join(sorted(unknown))}; "
-            f"allowed: {allowed}"
+            f"estimator {name!r} does not take option(s) {', '.join(sorted(unknown))}; allowed: {allowed}"
         )
     return cls(check_k(k), **options)
 
@@ -129,5 +128,3 @@ class Estimator(nn.Module):
 
     def extra_repr(self) -> str:
         return f"k={self.k}, num_samples={self.num_samples}"
-
-

@@ -57,6 +57,7 @@ detached steps (its derivative is zero, as for the comparison inside
 torch.clamp's backward). The recompute variant recomputes the steps through
 :class:`RelaxedTopK` in that case so that they are connected to the scores.
 """
+
 from __future__ import annotations
 
 import torch
@@ -122,6 +123,7 @@ def forward_steps(
             z, r, log_term = z_buf[:size], r_buf[:size], log_buf[:size]
             outs = _rows(steps, block, whole) if keep_steps else [a_buf[:size]] * k
             total = None if soft is None else (soft if whole else soft[block])
+            a = None  # the previous step's output a_{j-1}, first set at j = 0
             for j in range(k):
                 if j == 0:
                     torch.div(s, tau, out=z)
@@ -177,8 +179,11 @@ def backward_steps(
         step_grad, g, one_minus_a, inverse = (b[:size] for b in buffers)
         grad_r = grad_scores if whole else grad_scores[block]  # U_{j+1} = tau * dL/dr_{j+1}, in place
         a_rows = _rows(steps, block, whole)
-        g_rows = None if grad_steps is None else [
-            None if t is None else (t if whole else t[block]) for t in grad_steps]
+        g_rows = (
+            None
+            if grad_steps is None
+            else [None if t is None else (t if whole else t[block]) for t in grad_steps]
+        )
         g_shared = None if grad_sum is None else (grad_sum if whole else grad_sum[block])
         for j in range(k - 1, -1, -1):
             a = a_rows[j]

@@ -25,6 +25,7 @@ items still to pick, item i is taken with probability
 Everything is in log space, batched over leading dimensions, and differentiable;
 ``-inf`` logits mark excluded items (marginal 0, never sampled).
 """
+
 from __future__ import annotations
 
 import itertools

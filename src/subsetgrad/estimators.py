@@ -16,15 +16,24 @@ conditional-Bernoulli exactly-k family) and whether it is biased. Estimators are
 ``torch.nn.Module`` so that state (REINFORCE's moving-average baseline) is saved
 and restored with ``state_dict`` for exact resumption.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
 from ._checks import check_tau
-from ._estimator_base import Estimator, SubsetSample, _check_num_samples, register
-from ._estimator_base import available_estimators, estimator_class, make_estimator, takes_temperature  # noqa: F401  (the interface, re-exported)
-from .gumbel import gumbel_topk, indices_to_khot, pl_log_prob, sample_gumbel, topk_khot
+from ._estimator_base import (  # noqa: F401  (the interface, re-exported)
+    Estimator,
+    SubsetSample,
+    _check_num_samples,
+    available_estimators,
+    estimator_class,
+    make_estimator,
+    register,
+    takes_temperature,
+)
+from .gumbel import gumbel_topk, indices_to_khot, pl_log_prob, sample_gumbel
 from .relaxed import relaxed_topk
 
 
@@ -162,8 +171,11 @@ class Reinforce(_ScoreFunction):
 
     def __init__(self, k: int, num_samples: int = 1, baseline_decay: float = 0.9):
         super().__init__(k, num_samples)
-        if isinstance(baseline_decay, bool) or not isinstance(baseline_decay, (int, float)) \
-                or not 0.0 <= float(baseline_decay) < 1.0:
+        if (
+            isinstance(baseline_decay, bool)
+            or not isinstance(baseline_decay, (int, float))
+            or not 0.0 <= float(baseline_decay) < 1.0
+        ):
             raise ValueError(f"baseline_decay must be a number in [0, 1), got {baseline_decay!r}")
         self.baseline_decay = float(baseline_decay)
         self.register_buffer("baseline", torch.zeros((), dtype=torch.float64))

@@ -8,6 +8,7 @@ estimates the gradient of an expectation over *one* categorical draw from a
 sample of k distinct items, not the gradient of an expectation over k-subsets
 ``E_S[f(S)]`` with a set-valued loss, which is what this interface estimates.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,8 @@ import torch
 from torch import Tensor
 
 from ._checks import check_tau
-from .cb import cb_marginals, cb_sample
 from ._estimator_base import Estimator, SubsetSample, register
+from .cb import cb_marginals, cb_sample
 from .gumbel import topk_khot
 
 
@@ -134,8 +135,9 @@ class ImplicitMLE(Estimator):
 
     def sample(self, logits, generator=None):
         w = self._expand(logits)
-        noise = self.tau * sample_sum_of_gamma(w.shape, self.k, dtype=w.dtype, device=w.device,
-                                               generator=generator)
+        noise = self.tau * sample_sum_of_gamma(
+            w.shape, self.k, dtype=w.dtype, device=w.device, generator=generator
+        )
         return SubsetSample(khot=_PerturbAndMapTopK.apply(w, noise, self.k, self.lambda_))
 
     def extra_repr(self) -> str:

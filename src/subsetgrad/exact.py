@@ -10,6 +10,7 @@ draws form the set T (in any order) obeys
 a recursion over subsets of size <= k (sum_j C(n, j) j terms), computed in log
 space and fully differentiable in the logits.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -66,7 +67,7 @@ def subset_probs(logits: Tensor, k: int) -> tuple[list[tuple[int, ...]], Tensor]
         sets = list(itertools.combinations(range(n), size))
         position = {s: p for p, s in enumerate(prev_sets)}
         parent_idx = torch.tensor(
-            [[position[s[:j] + s[j + 1:]] for j in range(size)] for s in sets],
+            [[position[s[:j] + s[j + 1 :]] for j in range(size)] for s in sets],
             device=w.device,
         )  # [C, size]
         item_idx = torch.tensor(sets, device=w.device)  # [C, size]

@@ -6,6 +6,7 @@ Plackett-Luce without replacement,
 
     p(s_1..s_k | w) = prod_j exp(w_{s_j}) / sum_{i not in s_1..s_{j-1}} exp(w_i).
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,8 +40,7 @@ def gumbel_topk(logits: Tensor, k: int, generator: torch.Generator | None = None
     """
     check_logits(logits, k)
     with torch.no_grad():
-        g = sample_gumbel(logits.shape, dtype=logits.dtype, device=logits.device,
-                          generator=generator)
+        g = sample_gumbel(logits.shape, dtype=logits.dtype, device=logits.device, generator=generator)
         return torch.topk(logits.detach() + g, k, dim=-1, sorted=True).indices
 
 

@@ -26,6 +26,7 @@ for the loop. ``recompute=True`` saves only the scores and recomputes the steps
 in the backward (one more forward pass). Double backward (``create_graph=True``)
 is supported in both modes. Measurements: benchmarks/bench_relaxed_topk.py.
 """
+
 from __future__ import annotations
 
 import torch

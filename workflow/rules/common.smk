@@ -112,14 +112,20 @@ def _flat(items):
 
 def task_result_files(kind, task):
     """A task's declared metrics/curves/figures, else its registered targets of that kind."""
-    declared = {"metrics": METRICS_FILES, "curves": CURVE_FILES, "figures": FIGURE_FILES,
-                "report": REPORT_FILES}[kind]
+    declared = {
+        "metrics": METRICS_FILES,
+        "curves": CURVE_FILES,
+        "figures": FIGURE_FILES,
+        "report": REPORT_FILES,
+    }[kind]
     if task in declared:
         return list(dict.fromkeys(_flat(declared[task])))
     import re
 
     prefix = f"{RESULTS}/{task}/"
     pattern = re.compile(_RESULT_FILE_PATTERNS[kind])
-    return list(dict.fromkeys(
-        f for f in _flat(TARGETS) if f.startswith(prefix) and pattern.search(f.rsplit("/", 1)[-1])
-    ))
+    return list(
+        dict.fromkeys(
+            f for f in _flat(TARGETS) if f.startswith(prefix) and pattern.search(f.rsplit("/", 1)[-1])
+        )
+    )

@@ -9,24 +9,24 @@
 rule download_raw_file:
     output:
         f"{DATA}/raw/{{source}}/{{filename}}",
+    log:
+        f"{DATA}/logs/download_{{source}}_{{filename}}.log",
+    benchmark:
+        f"{DATA}/benchmarks/download_{{source}}_{{filename}}.tsv"
     wildcard_constraints:
         source=_alternatives({source for source, _ in RAW_FILES}),
         filename=_alternatives({name for _, name in RAW_FILES}),
+    # Retries (3 per mirror, with back-off) happen inside the download, so that a file
+    # that cannot be fetched at all (offline, no public URL) fails at once.
+    localrule: True
+    conda:
+        ENV
+    threads: 1
     params:
         urls=lambda wc: list(raw_file(wc).urls),
         algorithm=lambda wc: raw_file(wc).algorithm,
         checksum=lambda wc: raw_file(wc).checksum,
         note=lambda wc: raw_file(wc).note,
-    # Retries (3 per mirror, with back-off) happen inside the download, so that a file
-    # that cannot be fetched at all (offline, no public URL) fails at once.
-    localrule: True
-    log:
-        f"{DATA}/logs/download_{{source}}_{{filename}}.log",
-    benchmark:
-        f"{DATA}/benchmarks/download_{{source}}_{{filename}}.tsv"
-    threads: 1
-    conda:
-        ENV
     script:
         "../scripts/download_raw_file.py"
 
@@ -37,19 +37,19 @@ rule prepare_dataset:
     output:
         npz=f"{DATA}/prepared/{{dataset}}.npz",
         meta=f"{DATA}/prepared/{{dataset}}.json",
-    wildcard_constraints:
-        dataset=r"[A-Za-z0-9_.-]+",
-    params:
-        raw_dir=lambda wc: dataset_raw_dir(wc.dataset),
-        byo=lambda wc: BYO_DATASETS.get(wc.dataset),
-        split_seed=config["split_seed"],
     log:
         f"{DATA}/logs/prepare_{{dataset}}.log",
     benchmark:
         f"{DATA}/benchmarks/prepare_{{dataset}}.tsv"
-    threads: 1
+    wildcard_constraints:
+        dataset=r"[A-Za-z0-9_.-]+",
     conda:
         ENV
+    threads: 1
+    params:
+        raw_dir=lambda wc: dataset_raw_dir(wc.dataset),
+        byo=lambda wc: BYO_DATASETS.get(wc.dataset),
+        split_seed=config["split_seed"],
     script:
         "../scripts/prepare_dataset.py"
 

@@ -16,28 +16,29 @@ rule knn_train:
         curve=f"{KNN_RUN}/curve.csv",
         model=f"{KNN_RUN}/best_model.pt",
         provenance=f"{KNN_RUN}/provenance.json",
-    params:
-        task=lambda wc: run_config(TASKS["knn"], wc.dataset, wc.estimator),
-        device=config["device"],
-        # not an output: Snakemake would delete it before a rerun, and a rerun resumes from it
-        checkpoint=lambda wc: checkpoint_path(f"{KNN}/checkpoints", TASKS["knn"], wc.dataset,
-                                              wc.estimator, wc.tau, wc.seed),
+    log:
+        f"{RESULTS}/logs/knn/train_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/knn/train_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.tsv"
     wildcard_constraints:
         dataset=r"[A-Za-z0-9_]+",
         estimator=r"[a-z_0-9]+",
         tau=r"notau|tau[0-9.e+-]+",
         seed=r"\d+",
+    conda:
+        ENV
+    threads: 1
     resources:
         gpu=config["gpus_per_job"],
         # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
         gpu_slots=1 if config["gpus_per_job"] else 0,
-    log:
-        f"{RESULTS}/logs/knn/train_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/knn/train_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.tsv"
-    threads: 1
-    conda:
-        ENV
+    params:
+        task=lambda wc: run_config(TASKS["knn"], wc.dataset, wc.estimator),
+        device=config["device"],
+        # not an output: Snakemake would delete it before a rerun, and a rerun resumes from it
+        checkpoint=lambda wc: checkpoint_path(
+            f"{KNN}/checkpoints", TASKS["knn"], wc.dataset, wc.estimator, wc.tau, wc.seed
+        ),
     script:
         "../scripts/knn_train.py"
 
@@ -48,18 +49,18 @@ rule knn_baselines:
     output:
         metrics=f"{KNN}/{{dataset}}/baselines/metrics.csv",
         provenance=f"{KNN}/{{dataset}}/baselines/provenance.json",
-    wildcard_constraints:
-        dataset=r"[A-Za-z0-9_]+",
-    params:
-        task=lambda wc: baseline_config(TASKS["knn"]),
-        device=config["device"],
     log:
         f"{RESULTS}/logs/knn/baselines_{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/knn/baselines_{{dataset}}.tsv"
-    threads: 1
+    wildcard_constraints:
+        dataset=r"[A-Za-z0-9_]+",
     conda:
         ENV
+    threads: 1
+    params:
+        task=lambda wc: baseline_config(TASKS["knn"]),
+        device=config["device"],
     script:
         "../scripts/knn_baselines.py"
 
@@ -79,9 +80,9 @@ rule knn_summary:
         f"{RESULTS}/logs/knn/summary.log",
     benchmark:
         f"{RESULTS}/benchmarks/knn/summary.tsv"
-    threads: 1
     conda:
         ENV
+    threads: 1
     script:
         "../scripts/knn_summary.py"
 

@@ -18,23 +18,23 @@ rule l2x_black_box:
         metrics=f"{L2X_DIR}/{{dataset}}/black_box/seed{{seed}}/metrics.csv",
         curve=f"{L2X_DIR}/{{dataset}}/black_box/seed{{seed}}/curve.csv",
         provenance=f"{L2X_DIR}/{{dataset}}/black_box/seed{{seed}}/provenance.json",
-    wildcard_constraints:
-        dataset=r"[A-Za-z0-9_]+",
-        seed=r"\d+",
-    params:
-        settings=lambda wc: L2X["settings"][wc.dataset],
-        device=config["device"],
-    resources:
-        gpu=config["gpus_per_job"],
-        # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
-        gpu_slots=1 if config["gpus_per_job"] else 0,
     log:
         f"{RESULTS}/logs/l2x_black_box_{{dataset}}_seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/l2x_black_box_{{dataset}}_seed{{seed}}.tsv"
-    threads: 1
+    wildcard_constraints:
+        dataset=r"[A-Za-z0-9_]+",
+        seed=r"\d+",
     conda:
         ENV
+    threads: 1
+    resources:
+        gpu=config["gpus_per_job"],
+        # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
+        gpu_slots=1 if config["gpus_per_job"] else 0,
+    params:
+        settings=lambda wc: L2X["settings"][wc.dataset],
+        device=config["device"],
     script:
         "../scripts/l2x_black_box.py"
 
@@ -49,27 +49,27 @@ rule l2x_explainer:
         curve=f"{L2X_DIR}/{{dataset}}/{{estimator}}/{{tau}}/seed{{seed}}/curve.csv",
         examples=f"{L2X_DIR}/{{dataset}}/{{estimator}}/{{tau}}/seed{{seed}}/examples.html",
         provenance=f"{L2X_DIR}/{{dataset}}/{{estimator}}/{{tau}}/seed{{seed}}/provenance.json",
+    log:
+        f"{RESULTS}/logs/l2x_explainer_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/l2x_explainer_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.tsv"
     wildcard_constraints:
         dataset=r"[A-Za-z0-9_]+",
         estimator=r"[a-z0-9_]+",
         tau=r"notau|tau[0-9.e+-]+",
         seed=r"\d+",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        gpu=config["gpus_per_job"],
+        # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
+        gpu_slots=1 if config["gpus_per_job"] else 0,
     params:
         settings=lambda wc: L2X["settings"][wc.dataset],
         estimator_options=lambda wc: (L2X.get("estimator_options") or {}).get(wc.estimator, {}),
         num_examples=L2X.get("num_examples", 0),
         device=config["device"],
-    resources:
-        gpu=config["gpus_per_job"],
-        # one of the gpus x jobs_per_gpu slots that profiles/gpu caps (no GPU, no slot)
-        gpu_slots=1 if config["gpus_per_job"] else 0,
-    log:
-        f"{RESULTS}/logs/l2x_explainer_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/l2x_explainer_{{dataset}}_{{estimator}}_{{tau}}_seed{{seed}}.tsv"
-    threads: 1
-    conda:
-        ENV
     script:
         "../scripts/l2x_explainer.py"
 
@@ -93,9 +93,9 @@ rule l2x_summary:
         f"{RESULTS}/logs/l2x_summary.log",
     benchmark:
         f"{RESULTS}/benchmarks/l2x_summary.tsv"
-    threads: 1
     conda:
         ENV
+    threads: 1
     script:
         "../scripts/l2x_summary.py"
 

@@ -3,7 +3,9 @@
 # output flagged with report(...) below, each with its caption in workflow/report/.
 from subsetgrad.bench.results.specs import TASK_RESULTS, table_names
 
+
 report: "../report/workflow.rst"
+
 
 # Tasks with results: the enabled ones, in the order of the config.
 RESULT_TASKS = [t for t in TASKS if t in TASK_RESULTS]
@@ -18,11 +20,19 @@ if task_enabled("l2x") and hasattr(rules, "l2x_summary"):
     METRICS_FILES.setdefault("l2x", [rules.l2x_summary.output.metrics])
     CURVE_FILES.setdefault("l2x", [str(Path(f).with_name("curve.csv")) for f in rules.l2x_summary.input.runs])
     # example explanations of the first seed's runs
-    REPORT_FILES.setdefault("l2x", [str(Path(f).with_name("examples.html")) for f in rules.l2x_summary.input.runs
-                                    if Path(f).parent.name == f"seed{config['seeds'][0]}"])
+    REPORT_FILES.setdefault(
+        "l2x",
+        [
+            str(Path(f).with_name("examples.html"))
+            for f in rules.l2x_summary.input.runs
+            if Path(f).parent.name == f"seed{config['seeds'][0]}"
+        ],
+    )
 if task_enabled("tsne") and hasattr(rules, "tsne_summary"):
     METRICS_FILES.setdefault("tsne", [rules.tsne_summary.output.metrics])
-    CURVE_FILES.setdefault("tsne", [str(Path(f).with_name("history.csv")) for f in rules.tsne_summary.input.runs])
+    CURVE_FILES.setdefault(
+        "tsne", [str(Path(f).with_name("history.csv")) for f in rules.tsne_summary.input.runs]
+    )
 if task_enabled("knn") and hasattr(rules, "knn_summary"):
     METRICS_FILES.setdefault("knn", [rules.knn_summary.output.metrics])
     CURVE_FILES.setdefault("knn", list(rules.knn_summary.input.curves))
@@ -30,21 +40,22 @@ if task_enabled("knn") and hasattr(rules, "knn_summary"):
 if task_enabled("study") and hasattr(rules, "study_summary"):
     METRICS_FILES.setdefault("study", list(rules.study_summary.input.metrics))
 
+
 rule results_aggregate:
     input:
         metrics=lambda wc: [f for t in RESULT_TASKS for f in task_result_files("metrics", t)],
     output:
         metrics=report(f"{RESULTS}/metrics.csv", caption="../report/metrics.rst", category="Data"),
         provenance=f"{RESULTS}/provenance.csv",
-    params:
-        tasks=RESULT_TASKS,
     log:
         f"{RESULTS}/logs/results_aggregate.log",
     benchmark:
         f"{RESULTS}/benchmarks/results_aggregate.tsv"
-    threads: 1
     conda:
         ENV
+    threads: 1
+    params:
+        tasks=RESULT_TASKS,
     script:
         "../scripts/report_aggregate.py"
 
@@ -56,39 +67,54 @@ rule results_tables:
     input:
         metrics=rules.results_aggregate.output.metrics,
         task_figures=[
-            report(f, caption=(f"../report/figures_{task}.rst"
-                               if Path(REPORT_DIR, f"figures_{task}.rst").exists()
-                               else "../report/figures_task.rst"),
-                   category=task, subcategory="figures")
-            for task in TASKS for f in task_result_files("figures", task)
+            report(
+                f,
+                caption=(
+                    f"../report/figures_{task}.rst"
+                    if Path(REPORT_DIR, f"figures_{task}.rst").exists()
+                    else "../report/figures_task.rst"
+                ),
+                category=task,
+                subcategory="figures",
+            )
+            for task in TASKS
+            for f in task_result_files("figures", task)
         ],
         task_pages=[
             report(f, caption=f"../report/pages_{task}.rst", category=task, subcategory="examples")
-            for task in TASKS for f in task_result_files("report", task)
+            for task in TASKS
+            for f in task_result_files("report", task)
         ],
     output:
         html=[
-            report(f"{RESULTS}/tables/{table}.html", caption=f"../report/table_{table}.rst",
-                   category=task, subcategory="tables")
-            for task in RESULT_TASKS for table in table_names(task)
+            report(
+                f"{RESULTS}/tables/{table}.html",
+                caption=f"../report/table_{table}.rst",
+                category=task,
+                subcategory="tables",
+            )
+            for task in RESULT_TASKS
+            for table in table_names(task)
         ],
         md=[f"{RESULTS}/tables/{table}.md" for table in RESULT_TABLES],
         csv=[f"{RESULTS}/tables/{table}.csv" for table in RESULT_TABLES],
         tex=[f"{RESULTS}/tables/{table}.tex" for table in RESULT_TABLES],
         summary=f"{RESULTS}/results.md",
         headline=f"{RESULTS}/headline.md",
-    params:
-        tables=RESULT_TABLES,
-        figures={task: task_result_files("figures", task)
-                       + ([f"{RESULTS}/figures/{task}_vs_temperature.png"] if task in TEMPERATURE_TASKS else [])
-                 for task in TASKS},
     log:
         f"{RESULTS}/logs/results_tables.log",
     benchmark:
         f"{RESULTS}/benchmarks/results_tables.tsv"
-    threads: 1
     conda:
         ENV
+    threads: 1
+    params:
+        tables=RESULT_TABLES,
+        figures={
+            task: task_result_files("figures", task)
+            + ([f"{RESULTS}/figures/{task}_vs_temperature.png"] if task in TEMPERATURE_TASKS else [])
+            for task in TASKS
+        },
     script:
         "../scripts/report_tables.py"
 
@@ -100,28 +126,36 @@ rule results_figures:
         curves=[f for task in CURVE_TASKS for f in task_result_files("curves", task)],
     output:
         temperature=[
-            report(f"{RESULTS}/figures/{task}_vs_temperature.png", caption="../report/figure_vs_temperature.rst",
-                   category=task, subcategory="figures")
+            report(
+                f"{RESULTS}/figures/{task}_vs_temperature.png",
+                caption="../report/figure_vs_temperature.rst",
+                category=task,
+                subcategory="figures",
+            )
             for task in TEMPERATURE_TASKS
         ],
         temperature_pdf=[f"{RESULTS}/figures/{task}_vs_temperature.pdf" for task in TEMPERATURE_TASKS],
         curves=[
-            report(f"{RESULTS}/figures/{task}_training_curves.png",
-                   caption="../report/figure_training_curves.rst", category=task, subcategory="figures")
+            report(
+                f"{RESULTS}/figures/{task}_training_curves.png",
+                caption="../report/figure_training_curves.rst",
+                category=task,
+                subcategory="figures",
+            )
             for task in CURVE_TASKS
         ],
         curves_pdf=[f"{RESULTS}/figures/{task}_training_curves.pdf" for task in CURVE_TASKS],
-    params:
-        temperature_tasks=TEMPERATURE_TASKS,
-        curve_tasks=CURVE_TASKS,
-        curve_files={task: task_result_files("curves", task) for task in CURVE_TASKS},
     log:
         f"{RESULTS}/logs/results_figures.log",
     benchmark:
         f"{RESULTS}/benchmarks/results_figures.tsv"
-    threads: 1
     conda:
         ENV
+    threads: 1
+    params:
+        temperature_tasks=TEMPERATURE_TASKS,
+        curve_tasks=CURVE_TASKS,
+        curve_files={task: task_result_files("curves", task) for task in CURVE_TASKS},
     script:
         "../scripts/report_figures.py"
 
@@ -141,25 +175,30 @@ if config.get("results_document"):
         input:
             metrics=rules.results_aggregate.output.metrics,
             tables=rules.results_tables.output.md,
-            figures=rules.results_figures.output.temperature + rules.results_figures.output.curves
-            if (TEMPERATURE_TASKS or CURVE_TASKS) else [],
+            figures=(
+                rules.results_figures.output.temperature + rules.results_figures.output.curves
+                if (TEMPERATURE_TASKS or CURVE_TASKS)
+                else []
+            ),
         output:
             markdown=f"{DOCUMENT}.md",
             csv=f"{DOCUMENT}.csv",
+        log:
+            f"{RESULTS}/logs/results_document.log",
+        conda:
+            ENV
+        threads: 1
         params:
             tables=RESULT_TABLES,
-            figures={task: task_result_files("figures", task)
-                           + ([f"{RESULTS}/figures/{task}_vs_temperature.png"] if task in TEMPERATURE_TASKS else [])
-                           + ([f"{RESULTS}/figures/{task}_training_curves.png"] if task in CURVE_TASKS else [])
-                     for task in TASKS},
+            figures={
+                task: task_result_files("figures", task)
+                + ([f"{RESULTS}/figures/{task}_vs_temperature.png"] if task in TEMPERATURE_TASKS else [])
+                + ([f"{RESULTS}/figures/{task}_training_curves.png"] if task in CURVE_TASKS else [])
+                for task in TASKS
+            },
             image_dir=lambda wc, output: str(Path(output.markdown).with_suffix("")),
             benchmark_dir=f"{RESULTS}/benchmarks",
             max_image_bytes=2**20,
-        log:
-            f"{RESULTS}/logs/results_document.log",
-        threads: 1
-        conda:
-            ENV
         script:
             "../scripts/report_document.py"
 

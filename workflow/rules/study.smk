@@ -12,19 +12,19 @@ rule study_gradients:
     output:
         metrics=f"{RESULTS}/study/{{dataset}}/metrics.csv",
         provenance=f"{RESULTS}/study/{{dataset}}/provenance.json",
-    wildcard_constraints:
-        dataset=r"n\d+_k\d+_[a-z]+",
-    params:
-        task=STUDY,
-        seeds=STUDY.get("seeds", config["seeds"]),
-        device=config["device"],
     log:
         f"{RESULTS}/logs/study_gradients_{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/study_gradients_{{dataset}}.tsv"
-    threads: 1
+    wildcard_constraints:
+        dataset=r"n\d+_k\d+_[a-z]+",
     conda:
         ENV
+    threads: 1
+    params:
+        task=STUDY,
+        seeds=STUDY.get("seeds", config["seeds"]),
+        device=config["device"],
     script:
         "../scripts/study_gradients.py"
 
@@ -46,9 +46,9 @@ rule study_summary:
         f"{RESULTS}/logs/study_summary.log",
     benchmark:
         f"{RESULTS}/benchmarks/study_summary.tsv"
-    threads: 1
     conda:
         ENV
+    threads: 1
     script:
         "../scripts/study_summary.py"
 

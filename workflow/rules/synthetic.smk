@@ -8,16 +8,16 @@ rule synthetic_sample:
         tv_csv=f"{RESULTS}/synthetic/tv_distance.csv",
         tv_md=f"{RESULTS}/synthetic/tv_distance.md",
         provenance=f"{RESULTS}/synthetic/provenance.json",
-    params:
-        task=TASKS.get("synthetic"),
-        seeds=config["seeds"],
     log:
         f"{RESULTS}/logs/synthetic_sample.log",
     benchmark:
         f"{RESULTS}/benchmarks/synthetic_sample.tsv"
-    threads: 1
     conda:
         ENV
+    threads: 1
+    params:
+        task=TASKS.get("synthetic"),
+        seeds=config["seeds"],
     script:
         "../scripts/synthetic_sample.py"
 
@@ -32,9 +32,9 @@ rule synthetic_figure:
         f"{RESULTS}/logs/synthetic_figure.log",
     benchmark:
         f"{RESULTS}/benchmarks/synthetic_figure.tsv"
-    threads: 1
     conda:
         ENV
+    threads: 1
     script:
         "../scripts/synthetic_figure.py"
 

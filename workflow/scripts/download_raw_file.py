@@ -7,8 +7,13 @@ redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 from subsetgrad.bench.data import DataError, RawFile, download_raw_file
 
 params = snakemake.params  # noqa: F821
-raw_file = RawFile(snakemake.wildcards.filename, tuple(params.urls), params.algorithm,  # noqa: F821
-                   params.checksum, params.note)
+raw_file = RawFile(
+    snakemake.wildcards.filename,
+    tuple(params.urls),
+    params.algorithm,  # noqa: F821
+    params.checksum,
+    params.note,
+)
 try:
     download_raw_file(raw_file, snakemake.output[0])  # noqa: F821
 except DataError as err:

@@ -18,11 +18,13 @@ set_threads(snakemake.threads)
 wc, task = snakemake.wildcards, snakemake.params.task
 device = resolve_device(snakemake.params.device)
 tau, seed = parse_tau_label(wc.tau), int(wc.seed)
-prov = provenance({"knn": task, "dataset": wc.dataset, "estimator": wc.estimator, "tau": tau},
-                  seed=seed, device=str(device))
+prov = provenance(
+    {"knn": task, "dataset": wc.dataset, "estimator": wc.estimator, "tau": tau}, seed=seed, device=str(device)
+)
 data = load_dataset(snakemake.input.data)
-rows, curve, best = train_knn_run(data, task, wc.dataset, wc.estimator, tau, seed,
-                                  snakemake.params.checkpoint, device=device)
+rows, curve, best = train_knn_run(
+    data, task, wc.dataset, wc.estimator, tau, seed, snakemake.params.checkpoint, device=device
+)
 torch_save({**best, "net": task["nets"][wc.dataset], "provenance": prov}, snakemake.output.model)
 write_csv(snakemake.output.curve, curve)
 write_metrics(snakemake.output.metrics, rows, prov)

@@ -19,8 +19,9 @@ set_threads(snakemake.threads)
 device = resolve_device(snakemake.params.device)
 dataset_name, seed = snakemake.wildcards.dataset, int(snakemake.wildcards.seed)
 settings = snakemake.params.settings
-prov = provenance({"l2x": settings, "dataset": dataset_name, "model": "black_box"}, seed=seed,
-                  device=str(device))
+prov = provenance(
+    {"l2x": settings, "dataset": dataset_name, "model": "black_box"}, seed=seed, device=str(device)
+)
 # Per-epoch resume state: not a declared output, so Snakemake never deletes it on failure.
 resume = Path(snakemake.output.model).with_name("resume_state.pt")
 result = run_black_box(load_dataset(snakemake.input.data), settings, seed, device, resume)

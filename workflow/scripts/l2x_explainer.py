@@ -23,15 +23,32 @@ device = resolve_device(snakemake.params.device)
 wc = snakemake.wildcards
 seed = int(wc.seed)
 settings = snakemake.params.settings
-prov = provenance({"l2x": settings, "dataset": wc.dataset, "estimator": wc.estimator,
-                   "tau": parse_tau_label(wc.tau), "estimator_options": snakemake.params.estimator_options},
-                  seed=seed, device=str(device))
+prov = provenance(
+    {
+        "l2x": settings,
+        "dataset": wc.dataset,
+        "estimator": wc.estimator,
+        "tau": parse_tau_label(wc.tau),
+        "estimator_options": snakemake.params.estimator_options,
+    },
+    seed=seed,
+    device=str(device),
+)
 black_box = torch.load(snakemake.input.black_box, map_location="cpu", weights_only=False)
 # Per-epoch resume state: not a declared output, so Snakemake never deletes it on failure.
 resume = Path(snakemake.output.explainer).with_name("resume_state.pt")
-result = run_explainer(load_dataset(snakemake.input.data), black_box, settings, wc.estimator,
-                       wc.tau, seed, device, resume, snakemake.params.num_examples,
-                       snakemake.params.estimator_options)
+result = run_explainer(
+    load_dataset(snakemake.input.data),
+    black_box,
+    settings,
+    wc.estimator,
+    wc.tau,
+    seed,
+    device,
+    resume,
+    snakemake.params.num_examples,
+    snakemake.params.estimator_options,
+)
 torch_save(result.checkpoint, snakemake.output.explainer)
 write_csv(snakemake.output.curve, result.curve)
 write_text(snakemake.output.examples, result.extras["examples_html"])

@@ -6,6 +6,7 @@ Links each file (after checking its published checksum) to
 ``<data-dir>/raw/<dataset>/<official name>``, where the workflow's download rules
 look first; nothing is downloaded. Run from the repository root.
 """
+
 import argparse
 import os
 import sys
@@ -17,8 +18,11 @@ from subsetgrad.bench.data.shared import link_shared_data
 REPO = Path(__file__).resolve().parents[2]
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--shared", default=os.environ.get("SUBSETGRAD_SHARED_DATA", str(REPO.parent / "shared" / "data")),
-                    help="shared data folder (default: $SUBSETGRAD_SHARED_DATA or ../shared/data)")
+parser.add_argument(
+    "--shared",
+    default=os.environ.get("SUBSETGRAD_SHARED_DATA", str(REPO.parent / "shared" / "data")),
+    help="shared data folder (default: $SUBSETGRAD_SHARED_DATA or ../shared/data)",
+)
 parser.add_argument("--data-dir", default="data", help="the config's data_dir (default: data)")
 parser.add_argument("--copy", action="store_true", help="copy instead of symlinking")
 args = parser.parse_args()

@@ -1,4 +1,5 @@
 """Collect every run's tidy metrics (and their provenance) into results/<profile>/."""
+
 from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,4 +1,5 @@
 """Every task's generic figures: metrics against the temperature, and training curves."""
+
 from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
@@ -12,15 +13,23 @@ out, params = snakemake.output, snakemake.params
 metrics = pd.read_csv(snakemake.input.metrics)
 for i, task in enumerate(params.temperature_tasks):
     spec = TASK_RESULTS[task]
-    fig = figures.metric_vs_temperature(spec.temperature_frame(metrics, snakemake.config),
-                                        spec.temperature_metrics, LABELS, references=spec.references,
-                                        title=f"{task}: metrics against the temperature")
+    fig = figures.metric_vs_temperature(
+        spec.temperature_frame(metrics, snakemake.config),
+        spec.temperature_metrics,
+        LABELS,
+        references=spec.references,
+        title=f"{task}: metrics against the temperature",
+    )
     style.save(fig, out.temperature[i], out.temperature_pdf[i])
 for i, task in enumerate(params.curve_tasks):
     spec = TASK_RESULTS[task]
     curves = figures.read_curves(params.curve_files[task])
-    fig = figures.training_curves(curves, spec.curve_metrics, LABELS,
-                                  title=f"{task}: training curves (mean ± std over seeds)",
-                                  share_y=spec.curves_share_y)
+    fig = figures.training_curves(
+        curves,
+        spec.curve_metrics,
+        LABELS,
+        title=f"{task}: training curves (mean ± std over seeds)",
+        share_y=spec.curves_share_y,
+    )
     style.save(fig, out.curves[i], out.curves_pdf[i])
     print(f"{task}: {len(params.curve_files[task])} curve file(s)")

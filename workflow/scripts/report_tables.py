@@ -1,5 +1,6 @@
 """Every results table (CSV, Markdown, LaTeX, HTML), the Markdown section with all of them,
 and the README's headline section (one table per task, a link to the rest)."""
+
 from pathlib import Path
 
 from subsetgrad.bench.workflow_log import redirect_to_log
@@ -26,6 +27,8 @@ write_text(out.summary, results_section(profile, sections, figures))
 document = snakemake.config.get("results_document")
 every_table = f"{document}/{profile}.md" if document else f"results/{profile}/results.md"
 headline = [section for name, section in zip(snakemake.params.tables, sections) if name in HEADLINE_TABLES]
-origin = (f"pasted here with `python -m subsetgrad.bench.results.summary results/{profile}/headline.md "
-          f"--readme README.md`; every table and figure: [{every_table}]({every_table})")
+origin = (
+    f"pasted here with `python -m subsetgrad.bench.results.summary results/{profile}/headline.md "
+    f"--readme README.md`; every table and figure: [{every_table}]({every_table})"
+)
 write_text(out.headline, results_section(profile, headline, {}, origin=origin))

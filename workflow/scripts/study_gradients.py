@@ -1,4 +1,5 @@
 """One study problem (n, k, loss): every estimator setting and seed against exact gradients."""
+
 from subsetgrad.bench.workflow_log import redirect_to_log
 
 redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
@@ -16,8 +17,9 @@ n, k, loss = check_dataset_in_config(dataset, task)
 device = resolve_device(snakemake.params.device)
 seed_everything(seeds[0])  # sampling uses per-setting generators; this pins anything global
 prov = provenance({"study": task, "dataset": dataset, "seeds": seeds}, seed=seeds, device=str(device))
-rows = run_study(n, k, loss, task["estimators"], task["temperatures"], seeds, task["num_gradients"],
-                 device=device)
+rows = run_study(
+    n, k, loss, task["estimators"], task["temperatures"], seeds, task["num_gradients"], device=device
+)
 write_metrics(snakemake.output.metrics, rows, prov)
 write_json(snakemake.output.provenance, prov)
 print(f"{dataset}: {len(rows)} metric rows")

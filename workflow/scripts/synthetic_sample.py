@@ -11,8 +11,9 @@ from subsetgrad.bench.runtime import set_threads
 set_threads(snakemake.threads)
 task, seeds = snakemake.params.task, snakemake.params.seeds
 prov = provenance({"synthetic": task, "seeds": seeds}, seed=seeds, device="cpu")
-distribution, metrics = run_synthetic(task["weights"], task["k"], task["temperatures"],
-                                      task["num_samples"], seeds)
+distribution, metrics = run_synthetic(
+    task["weights"], task["k"], task["temperatures"], task["num_samples"], seeds
+)
 write_csv(snakemake.output.distribution, distribution)
 write_metrics(snakemake.output.metrics, metrics.to_dict("records"), prov)
 table = tv_table(metrics)

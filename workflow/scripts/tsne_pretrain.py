@@ -11,7 +11,14 @@ from subsetgrad.bench.runtime import set_threads
 
 set_threads(snakemake.threads)
 wc = snakemake.wildcards
-pretrain_job(data_path=snakemake.input.data, dataset=wc.dataset, task=snakemake.params.task,
-             dim=int(wc.dim), seed=int(wc.seed), device=snakemake.params.device,
-             weights_path=snakemake.output.weights, history_path=snakemake.output.history,
-             checkpoint_dir=snakemake.params.checkpoint_dir)
+pretrain_job(
+    data_path=snakemake.input.data,
+    dataset=wc.dataset,
+    task=snakemake.params.task,
+    dim=int(wc.dim),
+    seed=int(wc.seed),
+    device=snakemake.params.device,
+    weights_path=snakemake.output.weights,
+    history_path=snakemake.output.history,
+    checkpoint_dir=snakemake.params.checkpoint_dir,
+)

@@ -12,8 +12,19 @@ from subsetgrad.bench.runtime import set_threads
 set_threads(snakemake.threads)
 wc, out = snakemake.wildcards, snakemake.output
 pretrained = list(snakemake.input.pretrained)
-train_job(data_path=snakemake.input.data, dataset=wc.dataset, task=snakemake.params.task,
-          dim=int(wc.dim), init=wc.init, method=wc.method, seed=int(wc.seed),
-          device=snakemake.params.device, pretrained_path=pretrained[0] if pretrained else None,
-          metrics_path=out.metrics, embedding_path=out.embedding, history_path=out.history,
-          provenance_path=out.provenance, checkpoint_dir=snakemake.params.checkpoint_dir)
+train_job(
+    data_path=snakemake.input.data,
+    dataset=wc.dataset,
+    task=snakemake.params.task,
+    dim=int(wc.dim),
+    init=wc.init,
+    method=wc.method,
+    seed=int(wc.seed),
+    device=snakemake.params.device,
+    pretrained_path=pretrained[0] if pretrained else None,
+    metrics_path=out.metrics,
+    embedding_path=out.embedding,
+    history_path=out.history,
+    provenance_path=out.provenance,
+    checkpoint_dir=snakemake.params.checkpoint_dir,
+)

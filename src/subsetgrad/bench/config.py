@@ -10,10 +10,11 @@ repeated in the schema: ``$defs.estimator`` is filled from the registry of
 Checks the schema cannot express (for example ``k`` against the number of
 items of a dataset) are listed in :data:`SEMANTIC_CHECKS`, their one registry.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import jsonschema
 import yaml
@@ -49,15 +50,18 @@ def schema_registry(schema_dir: str | Path, root: str = ROOT_SCHEMA) -> tuple[di
     every reference to it sees the estimators of this installation.
     """
     schema_dir = Path(schema_dir)
-    contents = {path.relative_to(schema_dir).as_posix(): yaml.safe_load(path.read_text())
-                for path in sorted(schema_dir.rglob("*.yaml"))}
+    contents = {
+        path.relative_to(schema_dir).as_posix(): yaml.safe_load(path.read_text())
+        for path in sorted(schema_dir.rglob("*.yaml"))
+    }
     if root not in contents:
         raise FileNotFoundError(f"schema {root!r} is not in {schema_dir}")
     schema = contents[root]
     schema.setdefault("$defs", {})["estimator"] = {"type": "string", "enum": available_estimators()}
     registry = Registry().with_resources(
         (uri, Resource.from_contents(content, default_specification=DRAFT202012))
-        for uri, content in contents.items())
+        for uri, content in contents.items()
+    )
     return schema, registry.crawl()
 
 
@@ -73,11 +77,12 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if v == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(inst) - set(allowed)) if isinstance(inst, dict) else []
-        return (f"config key '{key}': unknown key(s) {', '.join(map(repr, extra))}; "
-                f"allowed keys: {', '.join(allowed)}")
+        return (
+            f"config key '{key}': unknown key(s) {', '.join(map(repr, extra))}; "
+            f"allowed keys: {', '.join(allowed)}"
+        )
     if v == "enum":
-        return (f"config key '{key}': {inst!r} is not allowed; "
-                f"allowed values: {', '.join(map(str, arg))}")
+        return f"config key '{key}': {inst!r} is not allowed; allowed values: {', '.join(map(str, arg))}"
     if v == "type":
         return f"config key '{key}': expected {arg}, got {inst!r} ({type(inst).__name__})"
     if v == "required":
@@ -119,8 +124,10 @@ def synthetic_k_fits(config: dict) -> list[str]:
         return []
     n = len(task["weights"])
     if task["k"] > n:
-        return [f"config key 'tasks.synthetic.k': k={task['k']} is larger than the number "
-                f"of weights n={n}; choose k <= {n}"]
+        return [
+            f"config key 'tasks.synthetic.k': k={task['k']} is larger than the number "
+            f"of weights n={n}; choose k <= {n}"
+        ]
     return []
 
 

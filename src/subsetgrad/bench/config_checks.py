@@ -10,6 +10,7 @@
   the check is skipped once ``<data_dir>/prepared/<name>.npz`` is newer than the file:
   it passed the same checks when it was prepared.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,10 @@ def numbers_are_finite(config: dict) -> list[str]:
 def data_dir_is_a_folder(config: dict) -> list[str]:
     data_dir = Path(config["data_dir"])
     if data_dir.exists() and not data_dir.is_dir():
-        return [f"config key 'data_dir': {str(data_dir)!r} is a file, not a folder; name the folder "
-                f"that holds (or will hold) raw/ and prepared/"]
+        return [
+            f"config key 'data_dir': {str(data_dir)!r} is a file, not a folder; name the folder "
+            f"that holds (or will hold) raw/ and prepared/"
+        ]
     return []
 
 
@@ -60,8 +63,13 @@ def own_data_files_are_valid(config: dict) -> list[str]:
         if source.is_file() and prepared.is_file() and prepared.stat().st_mtime >= source.stat().st_mtime:
             continue
         try:
-            read_npz(source, entry.get("x_key"), entry.get("y_key"), entry.get("num_classes"),
-                     entry.get("layout", "auto"))
+            read_npz(
+                source,
+                entry.get("x_key"),
+                entry.get("y_key"),
+                entry.get("num_classes"),
+                entry.get("layout", "auto"),
+            )
         except DataError as err:
             problems.append(f"config key 'datasets.{name}.path': {err}")
     return problems

@@ -15,6 +15,7 @@ the profile (the default profile; SLURM, where the cluster hands out devices its
 :func:`claim` does nothing. Only the standard library is used, so a job or test can
 load this file on its own, without the package's torch import.
 """
+
 from __future__ import annotations
 
 import errno
@@ -23,9 +24,10 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Mapping
+from typing import IO
 
 #: Where the lock files live, relative to the workflow's working directory: Snakemake's
 #: own folder, so every run in the same directory shares one pool per machine.
@@ -75,8 +77,9 @@ def detect_gpus(environ: Mapping[str, str] | None = None) -> int:
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))
 
 
-def activate_profile(gpus: int | None = None, jobs_per_gpu: int = 1,
-                     environ: dict | None = None) -> tuple[int, int]:
+def activate_profile(
+    gpus: int | None = None, jobs_per_gpu: int = 1, environ: dict | None = None
+) -> tuple[int, int]:
     """Settle ``(gpus, jobs_per_gpu)`` for ``profiles/gpu`` and announce them to its jobs.
 
     ``SUBSETGRAD_GPUS`` / ``SUBSETGRAD_JOBS_PER_GPU`` in the environment override the
@@ -95,14 +98,21 @@ def activate_profile(gpus: int | None = None, jobs_per_gpu: int = 1,
     if environ.get(ENV_JOBS_PER_GPU):
         jobs_per_gpu = _int_setting(environ[ENV_JOBS_PER_GPU], ENV_JOBS_PER_GPU, 1)
     if gpus < 0 or jobs_per_gpu < 1:
-        raise GpuSlotError(f"profiles/gpu: need GPUS >= 0 and JOBS_PER_GPU >= 1, "
-                           f"got GPUS={gpus}, JOBS_PER_GPU={jobs_per_gpu}")
+        raise GpuSlotError(
+            f"profiles/gpu: need GPUS >= 0 and JOBS_PER_GPU >= 1, "
+            f"got GPUS={gpus}, JOBS_PER_GPU={jobs_per_gpu}"
+        )
     environ[ENV_POOL] = f"{gpus}x{jobs_per_gpu}"
     return gpus, jobs_per_gpu
 
 
-def claim(config: Mapping, gpus_requested: int | None = None, lock_dir: str | Path = DEFAULT_LOCK_DIR,
-          wait_s: float = DEFAULT_WAIT_S, environ: dict | None = None) -> Slot | None:
+def claim(
+    config: Mapping,
+    gpus_requested: int | None = None,
+    lock_dir: str | Path = DEFAULT_LOCK_DIR,
+    wait_s: float = DEFAULT_WAIT_S,
+    environ: dict | None = None,
+) -> Slot | None:
     """Claim a GPU slot for this process and point ``CUDA_VISIBLE_DEVICES`` at its device.
 
     Does nothing and returns None unless the run uses ``profiles/gpu`` (the
@@ -126,7 +136,8 @@ def claim(config: Mapping, gpus_requested: int | None = None, lock_dir: str | Pa
             f"gpus={configured[0]}, jobs_per_gpu={configured[1]}. A --config on the command "
             f"line replaces the profile's config: set the GPU count and jobs per GPU in "
             f"profiles/gpu/config.yaml or with {ENV_GPUS} / {ENV_JOBS_PER_GPU}, and pass "
-            f"other settings with --configfile.")
+            f"other settings with --configfile."
+        )
     requested = int(config.get("gpus_per_job", 0) if gpus_requested is None else gpus_requested)
     if requested == 0:
         environ["CUDA_VISIBLE_DEVICES"] = ""
@@ -134,12 +145,14 @@ def claim(config: Mapping, gpus_requested: int | None = None, lock_dir: str | Pa
     if requested > 1:
         raise GpuSlotError(
             f"gpus_per_job is {requested}, but profiles/gpu gives each job one device; "
-            f"use gpus_per_job: 1 here (several GPUs per job: profiles/slurm)")
+            f"use gpus_per_job: 1 here (several GPUs per job: profiles/slurm)"
+        )
     if gpus < 1:
         raise GpuSlotError(
             "profiles/gpu found no GPU on this machine (CUDA_VISIBLE_DEVICES and nvidia-smi "
             "name none) but training jobs ask for one (gpus_per_job: 1). Set GPUS in "
-            f"profiles/gpu/config.yaml or {ENV_GPUS}=<n>, or run without the GPU profile.")
+            f"profiles/gpu/config.yaml or {ENV_GPUS}=<n>, or run without the GPU profile."
+        )
     # Devices this process was given (a user may restrict the whole run with
     # CUDA_VISIBLE_DEVICES=2,3): slot devices index into that list.
     parent = environ.get("CUDA_VISIBLE_DEVICES")
@@ -147,7 +160,8 @@ def claim(config: Mapping, gpus_requested: int | None = None, lock_dir: str | Pa
     if len(devices) < gpus:
         raise GpuSlotError(
             f"profiles/gpu uses {gpus} GPUs, but CUDA_VISIBLE_DEVICES={parent!r} shows only "
-            f"{len(devices)}; set GPUS in profiles/gpu/config.yaml (or {ENV_GPUS}) to match")
+            f"{len(devices)}; set GPUS in profiles/gpu/config.yaml (or {ENV_GPUS}) to match"
+        )
     slot = _claim_slot(Path(lock_dir), gpus, jobs_per_gpu, wait_s)
     visible = devices[slot.device]
     environ["CUDA_VISIBLE_DEVICES"] = visible
@@ -198,7 +212,8 @@ def _claim_slot(lock_dir: Path, gpus: int, jobs_per_gpu: int, wait_s: float) -> 
                 f"{lock_dir} stayed busy for {wait_s:.0f} s. Snakemake's cap on concurrent "
                 f"training jobs (resources: gpu_slots) must equal gpus x jobs_per_gpu: set "
                 f"both through profiles/gpu/config.yaml, not with --resources or --config on "
-                f"the command line; or another run in this folder holds the GPUs.")
+                f"the command line; or another run in this folder holds the GPUs."
+            )
         time.sleep(0.2)
 
 
@@ -211,8 +226,10 @@ def _parse_pool(value: str) -> tuple[int, int]:
     try:
         gpus, jobs_per_gpu = (int(part) for part in value.split("x"))
     except ValueError:
-        raise GpuSlotError(f"{ENV_POOL}={value!r} is not <gpus>x<jobs_per_gpu>; it is set by "
-                           f"profiles/gpu, do not set it by hand") from None
+        raise GpuSlotError(
+            f"{ENV_POOL}={value!r} is not <gpus>x<jobs_per_gpu>; it is set by "
+            f"profiles/gpu, do not set it by hand"
+        ) from None
     return gpus, jobs_per_gpu
 
 

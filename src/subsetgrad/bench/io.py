@@ -3,14 +3,16 @@
 Everything is written to a temporary file in the destination's directory and
 moved into place with ``os.replace`` (atomic on POSIX within one filesystem).
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

@@ -1,8 +1,9 @@
 """The tidy metrics schema shared by every task: one row per (run, metric)."""
+
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -10,8 +11,19 @@ from subsetgrad.bench.io import write_csv
 
 #: Columns of every ``metrics.csv``; aggregation relies on this order and these names.
 METRIC_COLUMNS = (
-    "task", "dataset", "estimator", "tau", "k", "seed", "metric", "value",
-    "wall_time_s", "epochs", "git_commit", "config_hash", "device",
+    "task",
+    "dataset",
+    "estimator",
+    "tau",
+    "k",
+    "seed",
+    "metric",
+    "value",
+    "wall_time_s",
+    "epochs",
+    "git_commit",
+    "config_hash",
+    "device",
 )
 
 

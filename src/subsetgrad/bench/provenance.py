@@ -1,4 +1,5 @@
 """What produced a result: seed, config, package versions, git commit, device."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,10 @@ def git_commit(cwd: str | Path | None = None) -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, check=True,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

@@ -1,4 +1,5 @@
 """Device choice, seeding and thread limits for every experiment."""
+
 from __future__ import annotations
 
 import random

@@ -7,14 +7,15 @@ history and *all* random-number-generator states, so that a rerun continues
 exactly where the last checkpoint left off and, on CPU, produces bitwise the same
 final result as an uninterrupted run.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import random
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -59,13 +60,21 @@ class TrainingRun:
     another fingerprint is not resumed, so a changed config never continues a stale run.
     """
 
-    def __init__(self, checkpoint_path: str | Path, stateful: dict, generators: dict | None = None,
-                 context: dict | None = None, fingerprint=None):
+    def __init__(
+        self,
+        checkpoint_path: str | Path,
+        stateful: dict,
+        generators: dict | None = None,
+        context: dict | None = None,
+        fingerprint=None,
+    ):
         self.path = Path(checkpoint_path)
         self.stateful = stateful
         self.generators = generators or {}
         self.context = context or {}
-        self.fingerprint = None if fingerprint is None else json.dumps(fingerprint, sort_keys=True, default=str)
+        self.fingerprint = (
+            None if fingerprint is None else json.dumps(fingerprint, sort_keys=True, default=str)
+        )
         self.history: list[dict] = []
         self.start_epoch = 0
         self.resumed = False
@@ -76,8 +85,10 @@ class TrainingRun:
             return 0
         checkpoint = torch.load(self.path, map_location="cpu", weights_only=False)
         if checkpoint.get("fingerprint") != self.fingerprint:
-            print(f"not resuming from {self.path}: it was written under another configuration; "
-                  f"starting afresh", file=sys.stderr)
+            print(
+                f"not resuming from {self.path}: it was written under another configuration; starting afresh",
+                file=sys.stderr,
+            )
             return 0
         for name, obj in self.stateful.items():
             obj.load_state_dict(checkpoint["state"][name])
@@ -98,8 +109,14 @@ class TrainingRun:
                 f"{total} epochs now configured; delete it to train again with this setting"
             )
 
-        yield from tqdm(range(self.start_epoch, total), initial=self.start_epoch, total=total,
-                        desc=desc, file=sys.stderr, mininterval=1.0)
+        yield from tqdm(
+            range(self.start_epoch, total),
+            initial=self.start_epoch,
+            total=total,
+            desc=desc,
+            file=sys.stderr,
+            mininterval=1.0,
+        )
 
     def check_finite(self, loss: torch.Tensor, epoch: int, step: int) -> None:
         """Stop with a clear error on a NaN/inf loss, before it reaches the weights."""
@@ -118,11 +135,14 @@ class TrainingRun:
     def end_epoch(self, epoch: int, record: dict) -> None:
         """Append ``record`` to the history and checkpoint atomically."""
         self.history.append({"epoch": epoch, **record})
-        torch_save({
-            "epoch": epoch,
-            "state": {name: obj.state_dict() for name, obj in self.stateful.items()},
-            "rng": _rng_state(self.generators),
-            "history": self.history,
-            "context": self.context,
-            "fingerprint": self.fingerprint,
-        }, self.path)
+        torch_save(
+            {
+                "epoch": epoch,
+                "state": {name: obj.state_dict() for name, obj in self.stateful.items()},
+                "rng": _rng_state(self.generators),
+                "history": self.history,
+                "context": self.context,
+                "fingerprint": self.fingerprint,
+            },
+            self.path,
+        )

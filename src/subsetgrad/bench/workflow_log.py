@@ -4,6 +4,7 @@ Snakemake runs each script in its own process; without this, warnings, progress 
 tracebacks would interleave on the terminal of the whole run instead of landing in
 ``results/<profile>/logs/``, where a failed job's message is looked for.
 """
+
 import logging
 import sys
 
@@ -15,5 +16,6 @@ def redirect_to_log(snakemake) -> None:
         return
     handle = open(snakemake.log[0], "w", buffering=1)
     sys.stdout = sys.stderr = handle
-    logging.basicConfig(stream=handle, level=logging.INFO, force=True,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        stream=handle, level=logging.INFO, force=True, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )

@@ -6,6 +6,7 @@ A run's temperature appears in output paths and wildcards as ``tau<value>`` (``t
 REINFORCE-LOO, SIMPLE), which runs once where the others sweep a grid; in tidy metrics it is
 the number, or NaN.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,10 +49,13 @@ def build_estimator(name: str, k: int, tau: str | float | None, options: dict | 
     options = dict(options or {})
     takes = takes_temperature(name)
     if takes and tau is None:
-        raise ValueError(f"estimator {name!r} takes a temperature; its runs need a tau label, not "
-                         f"{NO_TEMPERATURE!r}")
+        raise ValueError(
+            f"estimator {name!r} takes a temperature; its runs need a tau label, not {NO_TEMPERATURE!r}"
+        )
     if not takes and tau is not None:
-        raise ValueError(f"estimator {name!r} takes no temperature; its runs use the label {NO_TEMPERATURE!r}")
+        raise ValueError(
+            f"estimator {name!r} takes no temperature; its runs use the label {NO_TEMPERATURE!r}"
+        )
     if tau is not None:
         options["tau"] = tau
     return make_estimator(name, k, **options)

@@ -50,6 +50,7 @@ Tidy metrics: ``task = "study"``, ``dataset = "n{n}_k{k}_{loss}"``, and the metr
 name carries the reference family: ``bias_vs_cb``, ``variance_vs_pl_wor``, ...
 (``<quantity>_vs_<family>``), plus ``time_per_gradient_s``.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,8 +58,8 @@ import re
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pandas as pd
 import torch
@@ -104,7 +105,7 @@ class Problem:
         if self.loss == "squared":
             return ((z - c) ** 2).sum(-1)
         s = (z * c).sum(-1) / math.sqrt(self.k)
-        return torch.sin(3 * s) + s ** 2
+        return torch.sin(3 * s) + s**2
 
 
 def dataset_name(n: int, k: int, loss: str) -> str:
@@ -115,8 +116,9 @@ def parse_dataset(name: str) -> tuple[int, int, str]:
     """``"n10_k5_linear"`` -> ``(10, 5, "linear")``; a clear error otherwise."""
     match = _DATASET.match(name)
     if not match or match.group(3) not in LOSS_NAMES:
-        raise ValueError(f"study dataset {name!r} is not of the form n<n>_k<k>_<loss> with loss in "
-                         f"{', '.join(LOSS_NAMES)}")
+        raise ValueError(
+            f"study dataset {name!r} is not of the form n<n>_k<k>_<loss> with loss in {', '.join(LOSS_NAMES)}"
+        )
     return int(match.group(1)), int(match.group(2)), match.group(3)
 
 
@@ -124,8 +126,10 @@ def check_dataset_in_config(name: str, task: dict) -> tuple[int, int, str]:
     """Parse ``name`` and check that the ``tasks.study`` section asks for that problem."""
     n, k, loss = parse_dataset(name)
     if n != task["n"] or k not in task["k"] or loss not in task["losses"]:
-        raise ValueError(f"study dataset {name!r} is not in the config (tasks.study: n={task['n']}, "
-                         f"k={task['k']}, losses={task['losses']}); request one of its problems")
+        raise ValueError(
+            f"study dataset {name!r} is not in the config (tasks.study: n={task['n']}, "
+            f"k={task['k']}, losses={task['losses']}); request one of its problems"
+        )
     return n, k, loss
 
 
@@ -135,8 +139,10 @@ def _check_problem(n: int, k: int, loss: str) -> None:
     if not 2 <= n or not 1 <= k <= n:
         raise ValueError(f"the study needs 1 <= k <= n and n >= 2, got n={n}, k={k}")
     if math.comb(n, k) > MAX_SUBSETS:
-        raise ValueError(f"C(n={n}, k={k}) = {math.comb(n, k)} subsets is too many to enumerate "
-                         f"(at most {MAX_SUBSETS}); choose a smaller n")
+        raise ValueError(
+            f"C(n={n}, k={k}) = {math.comb(n, k)} subsets is too many to enumerate "
+            f"(at most {MAX_SUBSETS}); choose a smaller n"
+        )
 
 
 def make_problem(n: int, k: int, loss: str, seed: int, device: torch.device | str = "cpu") -> Problem:
@@ -196,8 +202,9 @@ class Setting:
 def settings_for(estimators, temperatures) -> list[Setting]:
     unknown = sorted(set(estimators) - set(available_estimators()))
     if unknown:
-        raise ValueError(f"unknown estimator(s) {', '.join(unknown)}; choose from "
-                         f"{', '.join(available_estimators())}")
+        raise ValueError(
+            f"unknown estimator(s) {', '.join(unknown)}; choose from {', '.join(available_estimators())}"
+        )
     out = []
     for name in estimators:
         option = study_swept_option(name)
@@ -254,8 +261,9 @@ def _cosine(x: Tensor, reference: Tensor) -> Tensor:
     """Cosine similarity of each row of ``x`` with ``reference``; 0 for a zero row."""
     norms = x.norm(dim=-1) * reference.norm()
     dots = x @ reference
-    return torch.where(norms > 0, dots / torch.where(norms > 0, norms, torch.ones_like(norms)),
-                       torch.zeros_like(dots))
+    return torch.where(
+        norms > 0, dots / torch.where(norms > 0, norms, torch.ones_like(norms)), torch.zeros_like(dots)
+    )
 
 
 def gradient_metrics(grads: Tensor, exact: Tensor) -> dict[str, float]:
@@ -270,7 +278,7 @@ def gradient_metrics(grads: Tensor, exact: Tensor) -> dict[str, float]:
     orthogonal = centred - (centred @ direction).unsqueeze(-1) * direction
     # the scale of the mean estimate (not of g*) sets how much noise tilts its direction
     scale = mean.norm() ** 2
-    floor = (orthogonal ** 2).sum() / (m - 1) / (2 * m * scale) if scale > 0 else torch.tensor(math.nan)
+    floor = (orthogonal**2).sum() / (m - 1) / (2 * m * scale) if scale > 0 else torch.tensor(math.nan)
     return {
         "bias": float(1.0 - _cosine(mean.unsqueeze(0), exact)[0]),
         "bias_noise_floor": float(floor),
@@ -295,16 +303,26 @@ def measure(
     if warmup:
         per_sample_gradients(estimator, problem.logits, problem.loss_fn, warmup, generator)
     batch = min(MAX_BATCH, math.ceil(num_gradients / TIMING_BATCHES))
-    grads, per_gradient = per_sample_gradients(estimator, problem.logits, problem.loss_fn,
-                                               num_gradients, generator, max_batch=batch)
+    grads, per_gradient = per_sample_gradients(
+        estimator, problem.logits, problem.loss_fn, num_gradients, generator, max_batch=batch
+    )
     if not torch.isfinite(grads).all():
         raise FloatingPointError(f"{setting} produced non-finite gradients on {problem.dataset}")
     per_family = {family: gradient_metrics(grads, g) for family, g in exact.items()}
     return per_family, per_gradient, grads
 
 
-def run_study(n: int, k: int, loss: str, estimators, temperatures, seeds, num_gradients: int,
-              device: torch.device | str = "cpu", progress: bool = True) -> list[dict]:
+def run_study(
+    n: int,
+    k: int,
+    loss: str,
+    estimators,
+    temperatures,
+    seeds,
+    num_gradients: int,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> list[dict]:
     """Tidy metrics rows for every (seed, estimator setting, reference family)."""
     _check_problem(n, k, loss)
     if num_gradients < 2:
@@ -313,8 +331,13 @@ def run_study(n: int, k: int, loss: str, estimators, temperatures, seeds, num_gr
     settings = settings_for(estimators, temperatures)
     from tqdm import tqdm
 
-    bar = tqdm(total=len(seeds) * len(settings), desc=dataset_name(n, k, loss), file=sys.stderr,
-               disable=not progress, mininterval=5)
+    bar = tqdm(
+        total=len(seeds) * len(settings),
+        desc=dataset_name(n, k, loss),
+        file=sys.stderr,
+        disable=not progress,
+        mininterval=5,
+    )
     rows = []
     for seed in seeds:
         problem = make_problem(n, k, loss, seed, device)
@@ -322,9 +345,15 @@ def run_study(n: int, k: int, loss: str, estimators, temperatures, seeds, num_gr
         for setting in settings:
             tic = time.perf_counter()
             per_family, per_gradient, _ = measure(setting, problem, exact, num_gradients, seed)
-            common = {"task": "study", "dataset": problem.dataset, "estimator": setting.estimator,
-                      "tau": setting.temperature if setting.temperature is not None else math.nan,
-                      "k": k, "seed": seed, "wall_time_s": time.perf_counter() - tic}
+            common = {
+                "task": "study",
+                "dataset": problem.dataset,
+                "estimator": setting.estimator,
+                "tau": setting.temperature if setting.temperature is not None else math.nan,
+                "k": k,
+                "seed": seed,
+                "wall_time_s": time.perf_counter() - tic,
+            }
             for family, values in per_family.items():
                 for quantity in QUANTITIES:
                     rows.append({**common, "metric": f"{quantity}_vs_{family}", "value": values[quantity]})
@@ -402,16 +431,24 @@ def plot_versus_temperature(metrics: pd.DataFrame):
     datasets = sorted(data.dataset.unique())
     estimators = sorted(data.estimator.unique())
     palette = dict(zip(estimators, sns.color_palette("tab10", len(estimators))))
-    fig, axes = plt.subplots(2, len(datasets), figsize=(3.4 * len(datasets), 6), squeeze=False,
-                             sharex=True)
+    fig, axes = plt.subplots(2, len(datasets), figsize=(3.4 * len(datasets), 6), squeeze=False, sharex=True)
     for col, dataset in enumerate(datasets):
         for row, quantity in enumerate(["bias", "variance"]):
             ax = axes[row][col]
             d = data[(data.dataset == dataset) & (data.quantity == quantity)]
             tempered = d[d.tau.notna()]
             if len(tempered):
-                sns.lineplot(tempered, x="tau", y="value", hue="estimator", palette=palette,
-                             marker="o", errorbar=("pi", 100), ax=ax, legend=False)
+                sns.lineplot(
+                    tempered,
+                    x="tau",
+                    y="value",
+                    hue="estimator",
+                    palette=palette,
+                    marker="o",
+                    errorbar=("pi", 100),
+                    ax=ax,
+                    legend=False,
+                )
             for name, rows in d[d.tau.isna()].groupby("estimator"):
                 ax.axhline(rows.value.mean(), color=palette[name], ls="--", lw=1.2)
             _log_axes(ax)
@@ -419,9 +456,13 @@ def plot_versus_temperature(metrics: pd.DataFrame):
             ax.set_ylabel(f"{quantity} (own family)" if col == 0 else "")
             ax.set_xlabel("temperature (tau; lambda for imle)" if row == 1 else "")
     handles = [plt.Line2D([], [], color=palette[e], marker="o", ls="-") for e in estimators]
-    fig.legend(handles, estimators, loc="center right", frameon=False, title="estimator\n(dashed: no temperature)")
-    fig.suptitle("Bias = 1 - cos(mean estimate, exact gradient); variance of the cosine "
-                 f"(values <= {LOG_FLOOR:g} drawn at {LOG_FLOOR:g})")
+    fig.legend(
+        handles, estimators, loc="center right", frameon=False, title="estimator\n(dashed: no temperature)"
+    )
+    fig.suptitle(
+        "Bias = 1 - cos(mean estimate, exact gradient); variance of the cosine "
+        f"(values <= {LOG_FLOOR:g} drawn at {LOG_FLOOR:g})"
+    )
     fig.tight_layout(rect=(0, 0, 0.85, 0.96))
     return fig
 
@@ -442,17 +483,27 @@ def plot_bias_variance(metrics: pd.DataFrame):
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.6 * nrows), squeeze=False)
     for ax, dataset in zip(axes.flat, datasets):
         d = data[data.dataset == dataset]
-        sns.scatterplot(d, x="variance", y="bias", hue="estimator", size="temperature",
-                        sizes=(15, 120), palette=palette, ax=ax, legend=False)
+        sns.scatterplot(
+            d,
+            x="variance",
+            y="bias",
+            hue="estimator",
+            size="temperature",
+            sizes=(15, 120),
+            palette=palette,
+            ax=ax,
+            legend=False,
+        )
         _log_axes(ax)
         ax.set_title(dataset)
-    for ax in list(axes.flat)[len(datasets):]:
+    for ax in list(axes.flat)[len(datasets) :]:
         ax.set_visible(False)
     handles = [plt.Line2D([], [], color=palette[e], marker="o", ls="") for e in estimators]
-    fig.legend(handles, estimators, loc="center right", frameon=False,
-               title="estimator\n(size: temperature)")
-    fig.suptitle(f"Bias vs variance of the cosine to the exact gradient (own family; "
-                 f"values <= {LOG_FLOOR:g} drawn at {LOG_FLOOR:g})")
+    fig.legend(handles, estimators, loc="center right", frameon=False, title="estimator\n(size: temperature)")
+    fig.suptitle(
+        f"Bias vs variance of the cosine to the exact gradient (own family; "
+        f"values <= {LOG_FLOOR:g} drawn at {LOG_FLOOR:g})"
+    )
     fig.tight_layout(rect=(0, 0, 0.85, 0.95))
     return fig
 
@@ -467,8 +518,10 @@ def study_problems_are_enumerable(config: dict) -> list[str]:
         if k > n:
             problems.append(f"config key 'tasks.study.k': k={k} is larger than n={n}; choose k <= {n}")
         elif math.comb(n, k) > MAX_SUBSETS:
-            problems.append(f"config key 'tasks.study.n': C({n}, {k}) = {math.comb(n, k)} subsets is "
-                            f"too many to enumerate (at most {MAX_SUBSETS}); choose a smaller n")
+            problems.append(
+                f"config key 'tasks.study.n': C({n}, {k}) = {math.comb(n, k)} subsets is "
+                f"too many to enumerate (at most {MAX_SUBSETS}); choose a smaller n"
+            )
     return problems
 
 
@@ -478,9 +531,23 @@ def study_seeds(config: dict) -> list[int]:
 
 
 __all__ = [
-    "FAMILIES", "LOSS_NAMES", "Problem", "Setting", "check_dataset_in_config", "dataset_name",
-    "exact_gradient", "gradient_metrics", "make_problem", "measure", "own_family_means", "parse_dataset",
+    "FAMILIES",
+    "LOSS_NAMES",
+    "Problem",
+    "Setting",
+    "check_dataset_in_config",
+    "dataset_name",
+    "exact_gradient",
+    "gradient_metrics",
+    "make_problem",
+    "measure",
+    "own_family_means",
+    "parse_dataset",
     "per_sample_gradients",
-    "plot_bias_variance", "plot_versus_temperature", "run_study", "settings_for", "study_seeds",
+    "plot_bias_variance",
+    "plot_versus_temperature",
+    "run_study",
+    "settings_for",
+    "study_seeds",
     "study_swept_option",
 ]

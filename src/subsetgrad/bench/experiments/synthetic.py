@@ -5,6 +5,7 @@ For each temperature and seed we draw N relaxed samples ``relaxed_topk(w + g)``,
 read off the top-k subset of each, and compare the empirical subset frequencies
 with the exact probabilities from :func:`subsetgrad.subset_probs`.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,10 +22,12 @@ from subsetgrad.relaxed import relaxed_topk
 
 def _subset_codes(indices: torch.Tensor, n: int) -> torch.Tensor:
     """Encode index sets as bitmasks (order-free)."""
-    return (2 ** indices).sum(-1)
+    return (2**indices).sum(-1)
 
 
-def run_synthetic(weights, k: int, temperatures, num_samples: int, seeds) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_synthetic(
+    weights, k: int, temperatures, num_samples: int, seeds
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return ``(distribution, metrics_rows)``.
 
     ``distribution``: one row per (seed, tau, subset) with the exact probability,
@@ -36,7 +39,7 @@ def run_synthetic(weights, k: int, temperatures, num_samples: int, seeds) -> tup
     n = w.shape[-1]
     subsets, probs = subset_probs(w, k)
     probs = probs.numpy()
-    codes = {sum(2 ** i for i in s): c for c, s in enumerate(subsets)}
+    codes = {sum(2**i for i in s): c for c, s in enumerate(subsets)}
     dist_rows, metric_rows = [], []
     for seed in seeds:
         for t_index, tau in enumerate(temperatures):
@@ -53,20 +56,34 @@ def run_synthetic(weights, k: int, temperatures, num_samples: int, seeds) -> tup
             freq = counts / num_samples
             half = 1.96 * np.sqrt(probs * (1 - probs) / num_samples)
             for c, s in enumerate(subsets):
-                dist_rows.append({
-                    "seed": seed, "tau": tau,
-                    "subset": "{" + ",".join(str(i + 1) for i in s) + "}",
-                    "exact_prob": probs[c], "empirical_freq": freq[c], "count": int(counts[c]),
-                    "band_low": probs[c] - half[c], "band_high": probs[c] + half[c],
-                    "within_band": bool(abs(freq[c] - probs[c]) <= half[c]),
-                })
+                dist_rows.append(
+                    {
+                        "seed": seed,
+                        "tau": tau,
+                        "subset": "{" + ",".join(str(i + 1) for i in s) + "}",
+                        "exact_prob": probs[c],
+                        "empirical_freq": freq[c],
+                        "count": int(counts[c]),
+                        "band_low": probs[c] - half[c],
+                        "band_high": probs[c] + half[c],
+                        "within_band": bool(abs(freq[c] - probs[c]) <= half[c]),
+                    }
+                )
             elapsed = time.perf_counter() - start
-            common = {"task": "synthetic", "dataset": f"weights{n}", "estimator": "relaxed",
-                      "tau": tau, "k": k, "seed": seed, "wall_time_s": elapsed}
+            common = {
+                "task": "synthetic",
+                "dataset": f"weights{n}",
+                "estimator": "relaxed",
+                "tau": tau,
+                "k": k,
+                "seed": seed,
+                "wall_time_s": elapsed,
+            }
             tv = 0.5 * float(np.abs(freq - probs).sum())
             metric_rows.append({**common, "metric": "tv_distance", "value": tv})
-            metric_rows.append({**common, "metric": "theorem1_agreement",
-                                "value": float(agree.double().mean())})
+            metric_rows.append(
+                {**common, "metric": "theorem1_agreement", "value": float(agree.double().mean())}
+            )
             # expected TV of a multinomial sample of size N around p, for scale
             expected_tv = 0.5 * float(np.sum(np.sqrt(2 * probs * (1 - probs) / (math.pi * num_samples))))
             metric_rows.append({**common, "metric": "tv_distance_expected_by_chance", "value": expected_tv})
@@ -99,8 +116,15 @@ def plot_distribution(distribution: pd.DataFrame):
         x = np.arange(len(d))
         ax.bar(x - 0.2, d.exact_prob, width=0.4, label="exact", color="0.6")
         ax.bar(x + 0.2, d.empirical_freq, width=0.4, label="empirical", color=sns.color_palette()[0])
-        ax.errorbar(x - 0.2, d.exact_prob, yerr=d.exact_prob - d.band_low, fmt="none",
-                    ecolor="black", capsize=2, lw=0.8)
+        ax.errorbar(
+            x - 0.2,
+            d.exact_prob,
+            yerr=d.exact_prob - d.band_low,
+            fmt="none",
+            ecolor="black",
+            capsize=2,
+            lw=0.8,
+        )
         ax.set_xticks(x, d.subset, rotation=45)
         ax.set_title(f"t = {tau:g}")
         ax.set_xlabel("subset")

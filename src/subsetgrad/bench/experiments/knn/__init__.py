@@ -10,11 +10,22 @@
 Temperature labels and estimator construction are shared by every task
 (:mod:`subsetgrad.bench.experiments.common`).
 """
+
 from subsetgrad.bench.experiments.knn.baselines import run_baselines
 from subsetgrad.bench.experiments.knn.evaluate import knn_accuracy, knn_predict, knn_search, majority_vote
 from subsetgrad.bench.experiments.knn.networks import NETS, build_embedding_net
 from subsetgrad.bench.experiments.knn.plan import planned_runs, run_paths
 from subsetgrad.bench.experiments.knn.train import train_knn_run
 
-__all__ = ["NETS", "build_embedding_net", "knn_accuracy", "knn_predict", "knn_search", "majority_vote",
-           "planned_runs", "run_baselines", "run_paths", "train_knn_run"]
+__all__ = [
+    "NETS",
+    "build_embedding_net",
+    "knn_accuracy",
+    "knn_predict",
+    "knn_search",
+    "majority_vote",
+    "planned_runs",
+    "run_baselines",
+    "run_paths",
+    "train_knn_run",
+]

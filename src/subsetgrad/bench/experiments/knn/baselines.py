@@ -5,6 +5,7 @@ They use the same split, the same k and the same blocked kNN code
 table compares like with like (the paper's Table 3 rows "kNN" and "kNN+PCA").
 PCA (scikit-learn) is fitted on the training split only.
 """
+
 from __future__ import annotations
 
 import sys
@@ -27,8 +28,10 @@ def baseline_features(data, pca_components: int) -> dict[str, dict[str, np.ndarr
     """``{baseline: {split: features [N, d]}}`` for raw pixels and PCA(``pca_components``)."""
     from sklearn.decomposition import PCA
 
-    raw = {split: data.x(split).reshape(len(data.x(split)), -1).astype(np.float32)
-           for split in ("train", "val", "test")}
+    raw = {
+        split: data.x(split).reshape(len(data.x(split)), -1).astype(np.float32)
+        for split in ("train", "val", "test")
+    }
     dim = raw["train"].shape[1]
     components = min(pca_components, dim, raw["train"].shape[0])
     # randomized SVD for large inputs (CIFAR-10: 45,000 x 3,072); fixed random_state -> deterministic
@@ -50,13 +53,28 @@ def run_baselines(data, task: dict, dataset: str, device: torch.device | str = "
     for name, feats in features.items():
         t0 = time.perf_counter()
         ref = torch.as_tensor(feats["train"]).to(device)
-        accs = {f"{split}_accuracy": knn_accuracy(torch.as_tensor(feats[split]).to(device), y[split],
-                                                  ref, y["train"], k, block)
-                for split in ("val", "test")}
+        accs = {
+            f"{split}_accuracy": knn_accuracy(
+                torch.as_tensor(feats[split]).to(device), y[split], ref, y["train"], k, block
+            )
+            for split in ("val", "test")
+        }
         wall = time.perf_counter() - t0 + (feature_time if name != RAW_PIXELS else 0.0)
         for metric, value in accs.items():
-            rows.append({"task": TASK, "dataset": dataset, "estimator": name, "k": k,
-                         "metric": metric, "value": value, "wall_time_s": wall, "epochs": 0})
-        print(f"baseline {dataset} {name}: " + ", ".join(f"{m} {v:.4f}" for m, v in accs.items()),
-              file=sys.stderr)
+            rows.append(
+                {
+                    "task": TASK,
+                    "dataset": dataset,
+                    "estimator": name,
+                    "k": k,
+                    "metric": metric,
+                    "value": value,
+                    "wall_time_s": wall,
+                    "epochs": 0,
+                }
+            )
+        print(
+            f"baseline {dataset} {name}: " + ", ".join(f"{m} {v:.4f}" for m, v in accs.items()),
+            file=sys.stderr,
+        )
     return rows

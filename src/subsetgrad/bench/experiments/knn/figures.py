@@ -1,5 +1,6 @@
 """The kNN task's figures, from the runs' tidy metrics and curves. Its results tables are
 built by :mod:`subsetgrad.bench.results` (``knn_accuracy``)."""
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,11 @@ def _test_accuracy(metrics: pd.DataFrame) -> pd.DataFrame:
     bars = grouped.agg(test_accuracy_mean="mean", test_accuracy_std="std").reset_index()
     baselines = set(test.loc[test.seed.isna(), "estimator"])
     bars.insert(1, "kind", np.where(bars.tau.isna() & bars.estimator.isin(baselines), "baseline", "trained"))
-    bars = bars.sort_values(["dataset", "kind", "estimator", "tau"], na_position="first",
-                            key=lambda s: s.map({"baseline": 0, "trained": 1}) if s.name == "kind" else s)
+    bars = bars.sort_values(
+        ["dataset", "kind", "estimator", "tau"],
+        na_position="first",
+        key=lambda s: s.map({"baseline": 0, "trained": 1}) if s.name == "kind" else s,
+    )
     return bars.reset_index(drop=True)
 
 
@@ -44,23 +48,38 @@ def plot_accuracy(metrics: pd.DataFrame):
     for ax, dataset in zip(axes[0], datasets):
         d = table[table.dataset == dataset]
         trained, baselines = d[d.kind == "trained"], d[d.kind == "baseline"]
-        labels = [f"{r.estimator}\n{'t=' + _tau_text(r.tau) if not pd.isna(r.tau) else ''}".strip()
-                  for r in trained.itertuples()]
+        labels = [
+            f"{r.estimator}\n{'t=' + _tau_text(r.tau) if not pd.isna(r.tau) else ''}".strip()
+            for r in trained.itertuples()
+        ]
         x = np.arange(len(trained))
-        colours = [palette[list(dict.fromkeys(trained.estimator)).index(e) % len(palette)]
-                   for e in trained.estimator]
+        colours = [
+            palette[list(dict.fromkeys(trained.estimator)).index(e) % len(palette)] for e in trained.estimator
+        ]
         spread = trained.test_accuracy_std  # std over seeds; none with a single seed
-        ax.bar(x, trained.test_accuracy_mean, color=colours, capsize=2,
-               yerr=None if spread.isna().all() else spread.fillna(0.0))
+        ax.bar(
+            x,
+            trained.test_accuracy_mean,
+            color=colours,
+            capsize=2,
+            yerr=None if spread.isna().all() else spread.fillna(0.0),
+        )
         values = list(trained.test_accuracy_mean) + list(baselines.test_accuracy_mean)
         for i, r in enumerate(baselines.itertuples()):
-            ax.axhline(r.test_accuracy_mean, color="0.3", lw=1, ls=["--", ":", "-."][i % 3],
-                       label=f"kNN {r.estimator.replace('_', ' ')} ({100 * r.test_accuracy_mean:.1f}%)")
+            ax.axhline(
+                r.test_accuracy_mean,
+                color="0.3",
+                lw=1,
+                ls=["--", ":", "-."][i % 3],
+                label=f"kNN {r.estimator.replace('_', ' ')} ({100 * r.test_accuracy_mean:.1f}%)",
+            )
         low = min(v for v in values if not math.isnan(v))
         ax.set_ylim(max(0.0, low - 0.05), min(1.0, max(values) + 0.02))
         ax.set_xticks(x, labels, rotation=60, fontsize=7)
-        ax.set_ylabel("test accuracy (kNN in embedding)" + (
-            "\nbars: std over seeds" if not trained.test_accuracy_std.isna().all() else ""))
+        ax.set_ylabel(
+            "test accuracy (kNN in embedding)"
+            + ("\nbars: std over seeds" if not trained.test_accuracy_std.isna().all() else "")
+        )
         ax.set_title(f"{dataset}: deep stochastic kNN")
         if len(baselines):
             ax.legend(frameon=False, fontsize=7, loc="lower right")
@@ -84,12 +103,14 @@ def plot_curves(curves: pd.DataFrame):
     palette = sns.color_palette("tab10", max(len(estimators), 1))
     styles = ["-", "--", ":", "-."]
     datasets = list(dict.fromkeys(curves.dataset))
-    fig, axes = plt.subplots(2, len(datasets), figsize=(6 * len(datasets), 6), squeeze=False,
-                             sharex="col")
+    fig, axes = plt.subplots(2, len(datasets), figsize=(6 * len(datasets), 6), squeeze=False, sharex="col")
     for col, dataset in enumerate(datasets):
         d = curves[curves.dataset == dataset]
-        mean = d.groupby(["estimator", "tau", "epoch"], dropna=False).agg(
-            val=("val_accuracy", "mean"), train=("train_topk_correct", "mean")).reset_index()
+        mean = (
+            d.groupby(["estimator", "tau", "epoch"], dropna=False)
+            .agg(val=("val_accuracy", "mean"), train=("train_topk_correct", "mean"))
+            .reset_index()
+        )
         for (estimator, tau), r in mean.groupby(["estimator", "tau"], dropna=False):
             colour = palette[estimators.index(estimator) % len(palette)]
             style = "-" if pd.isna(tau) else styles[taus.index(tau) % len(styles)]

@@ -19,10 +19,11 @@ Every net starts by standardising its input per channel, ``(x - mean) / std``, w
 the constants it is built with (stored as buffers, so checkpoints carry them): the
 training split's statistics, fixed constants, or mean 0 / std 1 for raw pixels.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -66,14 +67,17 @@ def small_net_init(module: nn.Module, output_layer: nn.Linear) -> None:
 
 
 class MnistConvNet(nn.Module):
-    def __init__(self, input_shape: tuple[int, int, int], embedding_dim: int = 500,
-                 output_relu: bool = False):
+    def __init__(
+        self, input_shape: tuple[int, int, int], embedding_dim: int = 500, output_relu: bool = False
+    ):
         super().__init__()
         self.output_relu = output_relu
         c, h, w = input_shape
         if h < 12 or w < 12:
-            raise ValueError(f"mnist_convnet needs images of at least 12x12 pixels, got {h}x{w}; "
-                             f"use small_cnn or mlp for smaller images")
+            raise ValueError(
+                f"mnist_convnet needs images of at least 12x12 pixels, got {h}x{w}; "
+                f"use small_cnn or mlp for smaller images"
+            )
         self.conv1 = nn.Conv2d(c, 20, 5)
         self.conv2 = nn.Conv2d(20, 50, 5)
         flat = 50 * (((h - 4) // 2 - 4) // 2) * (((w - 4) // 2 - 4) // 2)
@@ -108,8 +112,9 @@ class PreActBlock(nn.Module):
 
 
 class PreActResNet18(nn.Module):
-    def __init__(self, input_shape: tuple[int, int, int], embedding_dim: int = 512,
-                 final_bn_relu: bool = True):
+    def __init__(
+        self, input_shape: tuple[int, int, int], embedding_dim: int = 512, final_bn_relu: bool = True
+    ):
         super().__init__()
         if embedding_dim != 512:
             raise ValueError("preact_resnet18 has a fixed 512-d output")
@@ -138,8 +143,12 @@ class SmallConvNet(nn.Module):
         super().__init__()
         c, h, w = input_shape
         self.features = nn.Sequential(
-            nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(c, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
         )
         flat = 64 * math.ceil(math.ceil(h / 2) / 2) * math.ceil(math.ceil(w / 2) / 2)
         self.head = nn.Sequential(nn.Linear(flat, 128), nn.ReLU(), nn.Linear(128, embedding_dim))
@@ -153,8 +162,14 @@ class MLP(nn.Module):
     def __init__(self, input_shape: tuple[int, int, int], embedding_dim: int = 64):
         super().__init__()
         flat = input_shape[0] * input_shape[1] * input_shape[2]
-        self.layers = nn.Sequential(nn.Flatten(), nn.Linear(flat, 256), nn.ReLU(),
-                                    nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, embedding_dim))
+        self.layers = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(flat, 256),
+            nn.ReLU(),
+            nn.Linear(256, 256),
+            nn.ReLU(),
+            nn.Linear(256, embedding_dim),
+        )
         small_net_init(self, self.layers[-1])
 
     def forward(self, x: Tensor) -> Tensor:
@@ -169,10 +184,16 @@ NETS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_embedding_net(name: str, input_shape: tuple[int, int, int], channel_mean: Tensor,
-                        channel_std: Tensor, embedding_dim: int = 64, *,
-                        mnist_convnet_output_relu: bool = False,
-                        preact_resnet18_final_bn_relu: bool = True) -> nn.Sequential:
+def build_embedding_net(
+    name: str,
+    input_shape: tuple[int, int, int],
+    channel_mean: Tensor,
+    channel_std: Tensor,
+    embedding_dim: int = 64,
+    *,
+    mnist_convnet_output_relu: bool = False,
+    preact_resnet18_final_bn_relu: bool = True,
+) -> nn.Sequential:
     """``Standardize`` followed by the net ``name``.
 
     ``embedding_dim`` applies to ``small_cnn`` and ``mlp``; the paper nets have
@@ -185,7 +206,10 @@ def build_embedding_net(name: str, input_shape: tuple[int, int, int], channel_me
     if len(input_shape) != 3:
         raise ValueError(f"images must be [N, C, H, W]; got per-image shape {tuple(input_shape)}")
     dim = PAPER_DIMS.get(name, embedding_dim)
-    options = {"mnist_convnet": {"output_relu": mnist_convnet_output_relu},
-               "preact_resnet18": {"final_bn_relu": preact_resnet18_final_bn_relu}}.get(name, {})
-    return nn.Sequential(Standardize(channel_mean, channel_std),
-                         NETS[name](tuple(input_shape), dim, **options))
+    options = {
+        "mnist_convnet": {"output_relu": mnist_convnet_output_relu},
+        "preact_resnet18": {"final_bn_relu": preact_resnet18_final_bn_relu},
+    }.get(name, {})
+    return nn.Sequential(
+        Standardize(channel_mean, channel_std), NETS[name](tuple(input_shape), dim, **options)
+    )

@@ -5,6 +5,7 @@ A run is (dataset, estimator, temperature, seed). Estimators without a temperatu
 :data:`~subsetgrad.bench.experiments.common.NO_TEMPERATURE` instead of once per
 temperature (:func:`~subsetgrad.bench.experiments.common.run_temperatures`).
 """
+
 from __future__ import annotations
 
 import math
@@ -39,16 +40,31 @@ def run_paths(pattern: str, task: dict | None, seeds: list[int]) -> list[str]:
 
 
 #: Settings of one training run besides its net, estimator options and learning rate.
-RUN_KEYS = ("embedding_dim", "k", "queries_per_step", "candidates_per_step", "epochs", "steps_per_epoch",
-            "lr", "momentum", "weight_decay", "eval_batch_size", "eval_block_elements")
+RUN_KEYS = (
+    "embedding_dim",
+    "k",
+    "queries_per_step",
+    "candidates_per_step",
+    "epochs",
+    "steps_per_epoch",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "eval_batch_size",
+    "eval_block_elements",
+)
 #: Settings that do not change a run's numbers up to the epoch reached (a longer run
 #: extends a shorter one), so they are left out of its checkpoint's name.
 RESUMABLE_KEYS = ("epochs", "eval_batch_size", "eval_block_elements")
 #: Settings whose given value is what every run did before the setting existed: a run's
 #: config holds them only at another value, so the checkpoints of such runs keep their names.
-OPTIONAL_RUN_KEYS = {"forward_passes": "joint", "candidate_sampling": "distinct_from_queries",
-                     "mnist_convnet_output_relu": False, "preact_resnet18_final_bn_relu": True,
-                     "batchnorm_weight_init": "ones"}
+OPTIONAL_RUN_KEYS = {
+    "forward_passes": "joint",
+    "candidate_sampling": "distinct_from_queries",
+    "mnist_convnet_output_relu": False,
+    "preact_resnet18_final_bn_relu": True,
+    "batchnorm_weight_init": "ones",
+}
 #: Allowed string values of ``tasks.knn.normalization.<dataset>``.
 NORMALIZATIONS = ("train_stats", "none")
 
@@ -116,27 +132,37 @@ def knn_config_problems(config: dict) -> list[str]:
     key = "config key 'tasks.knn"
     problems = []
     if task["k"] >= task["candidates_per_step"]:
-        problems.append(f"{key}.k': k={task['k']} must be smaller than candidates_per_step="
-                        f"{task['candidates_per_step']} (the estimator picks k of the candidates)")
+        problems.append(
+            f"{key}.k': k={task['k']} must be smaller than candidates_per_step="
+            f"{task['candidates_per_step']} (the estimator picks k of the candidates)"
+        )
     nets = task.get("nets") or {}
     for dataset in task["datasets"]:
         if dataset not in nets:
-            problems.append(f"{key}.nets': dataset {dataset!r} has no embedding net; add "
-                            f"'{dataset}: <net>' with <net> one of {', '.join(sorted(NETS))}")
+            problems.append(
+                f"{key}.nets': dataset {dataset!r} has no embedding net; add "
+                f"'{dataset}: <net>' with <net> one of {', '.join(sorted(NETS))}"
+            )
         if isinstance(task["epochs"], dict) and dataset not in task["epochs"]:
-            problems.append(f"{key}.epochs': dataset {dataset!r} has no number of epochs; add "
-                            f"'{dataset}: <epochs>' or give one number for every dataset")
+            problems.append(
+                f"{key}.epochs': dataset {dataset!r} has no number of epochs; add "
+                f"'{dataset}: <epochs>' or give one number for every dataset"
+            )
     for name, options in (task.get("estimator_options") or {}).items():
         if name not in available_estimators():
-            problems.append(f"{key}.estimator_options': unknown estimator {name!r}; choose from "
-                            f"{', '.join(available_estimators())}")
+            problems.append(
+                f"{key}.estimator_options': unknown estimator {name!r}; choose from "
+                f"{', '.join(available_estimators())}"
+            )
             continue
         allowed = set(estimator_class(name).option_names) - {"tau"}
         unknown = set(options) - allowed
         if unknown:
-            problems.append(f"{key}.estimator_options.{name}': option(s) {sorted(unknown)} are not "
-                            f"allowed (the temperature comes from 'temperatures'); allowed: "
-                            f"{sorted(allowed) or '(none)'}")
+            problems.append(
+                f"{key}.estimator_options.{name}': option(s) {sorted(unknown)} are not "
+                f"allowed (the temperature comes from 'temperatures'); allowed: "
+                f"{sorted(allowed) or '(none)'}"
+            )
             continue
         try:
             make_estimator(name, task["k"], **options)
@@ -144,8 +170,10 @@ def knn_config_problems(config: dict) -> list[str]:
             problems.append(f"{key}.estimator_options.{name}': {err}")
     for name in task.get("lr_by_estimator") or {}:
         if name not in available_estimators():
-            problems.append(f"{key}.lr_by_estimator': unknown estimator {name!r}; choose from "
-                            f"{', '.join(available_estimators())}")
+            problems.append(
+                f"{key}.lr_by_estimator': unknown estimator {name!r}; choose from "
+                f"{', '.join(available_estimators())}"
+            )
     for tau in task["temperatures"]:
         if not math.isfinite(tau):
             problems.append(f"{key}.temperatures': {tau} is not finite")
@@ -163,8 +191,11 @@ def _normalization_problems(key: str, spec) -> list[str]:
     if not isinstance(spec, dict) or set(spec) != {"mean", "std"}:
         return [f"{key}: {spec!r} is not allowed; {usage}"]
     mean, std = spec["mean"], spec["std"]
-    numbers = lambda v: (isinstance(v, list) and len(v) > 0  # noqa: E731
-                         and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v))
+    numbers = lambda v: (
+        isinstance(v, list)
+        and len(v) > 0  # noqa: E731
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+    )
     if not numbers(mean) or not numbers(std):
         return [f"{key}: mean and std must be non-empty lists of numbers, got {spec!r}"]
     if len(mean) != len(std):

@@ -21,6 +21,7 @@ estimate. After every epoch the net is evaluated by *hard* kNN (majority of the
 k nearest training embeddings) on the validation split; the best epoch's
 weights are kept and evaluated on the test split at the end.
 """
+
 from __future__ import annotations
 
 import math
@@ -83,11 +84,14 @@ def check_images(x: np.ndarray, y: np.ndarray, split: str) -> None:
     """Clear errors for arrays that are neither images ``[N, C, H, W]`` nor feature
     vectors ``[N, D]``, or labels that are not integers ``0..C-1``."""
     if x.ndim not in (2, 4):
-        raise ValueError(f"x_{split} must be images [N, C, H, W] or features [N, D]; got shape "
-                         f"{x.shape}. Reshape other arrays when preparing the dataset")
+        raise ValueError(
+            f"x_{split} must be images [N, C, H, W] or features [N, D]; got shape "
+            f"{x.shape}. Reshape other arrays when preparing the dataset"
+        )
     if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y_{split} must be integer labels [N] matching x_{split}; got "
-                         f"shape {y.shape}, dtype {y.dtype}")
+        raise ValueError(
+            f"y_{split} must be integer labels [N] matching x_{split}; got shape {y.shape}, dtype {y.dtype}"
+        )
     if len(y) and y.min() < 0:
         raise ValueError(f"y_{split} has negative labels; labels must be 0..C-1")
 
@@ -111,13 +115,17 @@ def channel_statistics(task: dict, dataset: str, x_train: Tensor) -> tuple[Tenso
     if spec == "none":
         return torch.zeros(channels), torch.ones(channels)
     if not isinstance(spec, dict) or set(spec) != {"mean", "std"}:
-        raise ValueError(f"tasks.knn.normalization.{dataset} must be train_stats, none or "
-                         f"{{mean: [...], std: [...]}}; got {spec!r}")
+        raise ValueError(
+            f"tasks.knn.normalization.{dataset} must be train_stats, none or "
+            f"{{mean: [...], std: [...]}}; got {spec!r}"
+        )
     mean = torch.as_tensor(spec["mean"], dtype=torch.float32)
     std = torch.as_tensor(spec["std"], dtype=torch.float32)
     if mean.shape != (channels,) or std.shape != (channels,):
-        raise ValueError(f"tasks.knn.normalization.{dataset} needs one mean and one std per channel: "
-                         f"the images have {channels}, the config gives {len(mean)} and {len(std)}")
+        raise ValueError(
+            f"tasks.knn.normalization.{dataset} needs one mean and one std per channel: "
+            f"the images have {channels}, the config gives {len(mean)} and {len(std)}"
+        )
     return mean, std
 
 
@@ -155,16 +163,25 @@ def neighbour_loss(khot: Tensor, same_label: Tensor) -> Tensor:
 
 
 def draw_candidates(num_train: int, queries: Tensor, count: int, generator: torch.Generator) -> Tensor:
-    """``count`` distinct training indices, none of them among ``queries`` (a query is never its own neighbour)."""
+    """``count`` distinct training indices, none of them among ``queries``
+    (a query is never its own neighbour)."""
     order = torch.randperm(num_train, generator=generator)
     is_query = torch.zeros(num_train, dtype=torch.bool)
     is_query[queries] = True
     return order[~is_query[order]][:count]
 
 
-def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: float | None, seed: int,
-                  checkpoint_path: str | Path, device: torch.device | str = "cpu",
-                  progress: bool = True) -> tuple[list[dict], pd.DataFrame, dict]:
+def train_knn_run(
+    data,
+    task: dict,
+    dataset: str,
+    estimator_name: str,
+    tau: float | None,
+    seed: int,
+    checkpoint_path: str | Path,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> tuple[list[dict], pd.DataFrame, dict]:
     """Train (or resume) one run; return ``(metrics_rows, curve, best_weights)``.
 
     ``data``: a :class:`subsetgrad.bench.data.Dataset` with image splits. ``task``: the
@@ -178,14 +195,18 @@ def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: floa
     k, q_size, n_size = task["k"], task["queries_per_step"], task["candidates_per_step"]
     num_train = len(data.y("train"))
     if num_train < q_size + n_size:
-        raise ValueError(f"dataset {dataset!r} has {num_train} training images but each step needs "
-                         f"queries_per_step + candidates_per_step = {q_size + n_size} distinct ones; "
-                         f"lower them in tasks.knn")
+        raise ValueError(
+            f"dataset {dataset!r} has {num_train} training images but each step needs "
+            f"queries_per_step + candidates_per_step = {q_size + n_size} distinct ones; "
+            f"lower them in tasks.knn"
+        )
     batch, block = task["eval_batch_size"], task["eval_block_elements"]
     augmentation = list((task.get("augmentation") or {}).get(dataset) or [])
     if augmentation and data.x("train").ndim != 4:
-        raise ValueError(f"tasks.knn.augmentation.{dataset}: augmentation needs images [N, C, H, W]; "
-                         f"{dataset!r} holds feature vectors {data.x('train').shape}")
+        raise ValueError(
+            f"tasks.knn.augmentation.{dataset}: augmentation needs images [N, C, H, W]; "
+            f"{dataset!r} holds feature vectors {data.x('train').shape}"
+        )
     separate_passes = task.get("forward_passes", "joint") == "separate"
     independent_candidates = task.get("candidate_sampling", "distinct_from_queries") == "independent_pass"
 
@@ -200,32 +221,46 @@ def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: floa
 
     mean, std = channel_statistics(task, dataset, x_train)
     model = build_embedding_net(
-        task["nets"][dataset], tuple(x_train.shape[1:]), mean.to(device), std.to(device),
+        task["nets"][dataset],
+        tuple(x_train.shape[1:]),
+        mean.to(device),
+        std.to(device),
         task.get("embedding_dim", 64),
         mnist_convnet_output_relu=task.get("mnist_convnet_output_relu", False),
-        preact_resnet18_final_bn_relu=task.get("preact_resnet18_final_bn_relu", True)).to(device)
+        preact_resnet18_final_bn_relu=task.get("preact_resnet18_final_bn_relu", True),
+    ).to(device)
     if task.get("batchnorm_weight_init", "ones") == "uniform":
         # PyTorch before 1.2 (the authors' 1.1) drew BatchNorm scales from U(0, 1); now they start at 1
         for layer in model.modules():
             if isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.weight is not None:
                 nn.init.uniform_(layer.weight, 0.0, 1.0)
-    estimator = build_estimator(estimator_name, k, tau,
-                                (task.get("estimator_options") or {}).get(estimator_name)).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate(task, estimator_name),
-                                momentum=task["momentum"],
-                                weight_decay=task["weight_decay"])
+    estimator = build_estimator(
+        estimator_name, k, tau, (task.get("estimator_options") or {}).get(estimator_name)
+    ).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=learning_rate(task, estimator_name),
+        momentum=task["momentum"],
+        weight_decay=task["weight_decay"],
+    )
     # The untrained net is deterministic in the seed, so it can be evaluated again on resume.
     untrained_train = embed(model, x_train, batch)
-    untrained_val = embedding_accuracy(model, x_train, y_train, x_val, y_val, k, batch, block,
-                                       untrained_train)
-    untrained_test = embedding_accuracy(model, x_train, y_train, x_test, y_test, k, batch, block,
-                                        untrained_train)
+    untrained_val = embedding_accuracy(
+        model, x_train, y_train, x_val, y_val, k, batch, block, untrained_train
+    )
+    untrained_test = embedding_accuracy(
+        model, x_train, y_train, x_test, y_test, k, batch, block, untrained_train
+    )
     del untrained_train
 
     best = BestWeights()
     context = {"dataset": dataset, "estimator": estimator_name, "tau": tau, "seed": seed}
-    run = TrainingRun(checkpoint_path, {"model": model, "optimizer": optimizer, "estimator": estimator,
-                                        "best": best}, {"data": data_gen, "noise": noise_gen}, context)
+    run = TrainingRun(
+        checkpoint_path,
+        {"model": model, "optimizer": optimizer, "estimator": estimator, "best": best},
+        {"data": data_gen, "noise": noise_gen},
+        context,
+    )
     run.resume()
     # None: the best weights were chosen before a resume, so their embedding must be recomputed
     best_train_embedding = None
@@ -233,21 +268,22 @@ def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: floa
     epochs = epochs_for(task, dataset)
     model.train()
     desc = f"knn {dataset} {estimator_name} tau={tau} seed={seed}"
-    for epoch in (run.epochs(epochs, desc=desc) if progress else range(run.start_epoch, epochs)):
+    for epoch in run.epochs(epochs, desc=desc) if progress else range(run.start_epoch, epochs):
         epoch_start = time.perf_counter()
         passes = math.ceil(steps * q_size / num_train)
         order = torch.cat([torch.randperm(num_train, generator=data_gen) for _ in range(passes)])
         if independent_candidates:
             candidate_passes = math.ceil(steps * n_size / num_train)
-            candidate_order = torch.cat([torch.randperm(num_train, generator=data_gen)
-                                         for _ in range(candidate_passes)])
+            candidate_order = torch.cat(
+                [torch.randperm(num_train, generator=data_gen) for _ in range(candidate_passes)]
+            )
         loss_sum = torch.zeros((), device=device)
         correct_sum = torch.zeros((), device=device)
         for step in range(steps):
-            queries = order[step * q_size:(step + 1) * q_size]
+            queries = order[step * q_size : (step + 1) * q_size]
             if independent_candidates:
                 # the authors' second shuffled loader: a query may be among its own candidates
-                candidates = candidate_order[step * n_size:(step + 1) * n_size]
+                candidates = candidate_order[step * n_size : (step + 1) * n_size]
             else:
                 candidates = draw_candidates(num_train, queries, n_size, data_gen)
             index = torch.cat([queries, candidates]).to(device)
@@ -264,7 +300,7 @@ def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: floa
             scores = -(h_q.unsqueeze(1) - h_c.unsqueeze(0)).pow(2).sum(-1)  # [Q, N]
             # a diverging net overflows the distances before the loss turns NaN
             run.check_finite(scores.detach().sum(), epoch, step)
-            same_label = (y_train[index[:q_size]].unsqueeze(1) == y_train[index[q_size:]].unsqueeze(0))
+            same_label = y_train[index[:q_size]].unsqueeze(1) == y_train[index[q_size:]].unsqueeze(0)
             same_label = same_label.to(scores.dtype)
             sample = estimator.sample(scores, generator=noise_gen)
             loss = estimator.surrogate(sample, neighbour_loss(sample.khot, same_label))
@@ -280,22 +316,36 @@ def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: floa
         val_acc = embedding_accuracy(model, x_train, y_train, x_val, y_val, k, batch, block, train_embedding)
         if best.offer(model, val_acc, epoch):
             best_train_embedding = train_embedding  # reused by the test evaluation of these weights
-        run.end_epoch(epoch, {"train_loss": float(loss_sum) / steps,
-                              "train_topk_correct": float(correct_sum) / steps,
-                              "val_accuracy": val_acc, "epoch_time_s": time.perf_counter() - epoch_start})
+        run.end_epoch(
+            epoch,
+            {
+                "train_loss": float(loss_sum) / steps,
+                "train_topk_correct": float(correct_sum) / steps,
+                "val_accuracy": val_acc,
+                "epoch_time_s": time.perf_counter() - epoch_start,
+            },
+        )
 
     if best.weights is None:
         raise RuntimeError(f"run {context} finished without a single epoch; set tasks.knn.epochs >= 1")
     model.load_state_dict(best.weights)
-    test_acc = embedding_accuracy(model, x_train, y_train, x_test, y_test, k, batch, block,
-                                  best_train_embedding)
+    test_acc = embedding_accuracy(
+        model, x_train, y_train, x_test, y_test, k, batch, block, best_train_embedding
+    )
     history = run.history
     # wall time of the whole run: the epochs' times (also those before a resume) plus this
     # process's set-up and final evaluation
-    wall = sum(h["epoch_time_s"] for h in history[:run.start_epoch]) + (time.perf_counter() - start)
-    common = {"task": TASK, "dataset": dataset, "estimator": estimator_name,
-              "tau": math.nan if tau is None else float(tau), "k": k, "seed": seed,
-              "wall_time_s": wall, "epochs": len(history)}
+    wall = sum(h["epoch_time_s"] for h in history[: run.start_epoch]) + (time.perf_counter() - start)
+    common = {
+        "task": TASK,
+        "dataset": dataset,
+        "estimator": estimator_name,
+        "tau": math.nan if tau is None else float(tau),
+        "k": k,
+        "seed": seed,
+        "wall_time_s": wall,
+        "epochs": len(history),
+    }
     values = {
         "val_accuracy": best.accuracy,
         "test_accuracy": test_acc,
@@ -305,13 +355,25 @@ def train_knn_run(data, task: dict, dataset: str, estimator_name: str, tau: floa
         "final_train_topk_correct": history[-1]["train_topk_correct"],
     }
     rows = [{**common, "metric": name, "value": float(value)} for name, value in values.items()]
-    curve = pd.DataFrame([{"epoch": 0, "train_loss": math.nan, "train_topk_correct": math.nan,
-                           "val_accuracy": untrained_val, "epoch_time_s": math.nan}]
-                         + [{**h, "epoch": h["epoch"] + 1} for h in history])
+    curve = pd.DataFrame(
+        [
+            {
+                "epoch": 0,
+                "train_loss": math.nan,
+                "train_topk_correct": math.nan,
+                "val_accuracy": untrained_val,
+                "epoch_time_s": math.nan,
+            }
+        ]
+        + [{**h, "epoch": h["epoch"] + 1} for h in history]
+    )
     curve.insert(0, "seed", seed)
     curve.insert(0, "tau", common["tau"])
     curve.insert(0, "estimator", estimator_name)
     curve.insert(0, "dataset", dataset)
-    print(f"{desc}: best val {best.accuracy:.4f} (epoch {best.epoch + 1}), test {test_acc:.4f}, "
-          f"untrained val {untrained_val:.4f}, {wall:.1f} s", file=sys.stderr)
+    print(
+        f"{desc}: best val {best.accuracy:.4f} (epoch {best.epoch + 1}), test {test_acc:.4f}, "
+        f"untrained val {untrained_val:.4f}, {wall:.1f} s",
+        file=sys.stderr,
+    )
     return rows, curve, best.state_dict()

@@ -21,6 +21,7 @@ features as the explanation). An explainer is evaluated with ``posthoc_accuracy`
 (``_ci_low``/``_ci_high``: 95% Wilson), ``approximator_fidelity`` and, with ground truth,
 ``median_rank`` and ``tpr_at_k``.
 """
+
 from __future__ import annotations
 
 import html
@@ -66,18 +67,17 @@ def explanation_mask(logits: Tensor, k: int) -> Tensor:
 def predict(model, x: Tensor, batch_size: int = 500) -> Tensor:
     """Class probabilities ``[N, C]`` of ``model`` (in eval mode) on ``x``, batched."""
     model.eval()
-    out = [torch.softmax(model(x[i:i + batch_size]), -1) for i in range(0, len(x), batch_size)]
+    out = [torch.softmax(model(x[i : i + batch_size]), -1) for i in range(0, len(x), batch_size)]
     return torch.cat(out)
 
 
 @torch.no_grad()
-def posthoc_agreement(black_box, x: Tensor, masks: Tensor, modality: str,
-                      batch_size: int = 500) -> Tensor:
+def posthoc_agreement(black_box, x: Tensor, masks: Tensor, modality: str, batch_size: int = 500) -> Tensor:
     """Boolean ``[N]``: does the black box predict the same class on the selected units only?"""
     black_box.eval()
     agree = []
     for i in range(0, len(x), batch_size):
-        xb, mb = x[i:i + batch_size], masks[i:i + batch_size]
+        xb, mb = x[i : i + batch_size], masks[i : i + batch_size]
         full = black_box(xb).argmax(-1)
         kept = black_box(keep_units(xb, mb, modality)).argmax(-1)
         agree.append(full == kept)
@@ -112,8 +112,11 @@ def median_true_rank(logits: Tensor, true_mask: Tensor) -> Tensor:
         if count == 0:
             raise ValueError("a sample has no true features; median rank is undefined")
         chosen = ranks[rows][true_mask[rows]].reshape(-1, count)
-        out[rows] = chosen.median(-1).values if count % 2 else chosen.sort(-1).values[
-            :, count // 2 - 1:count // 2 + 1].mean(-1)
+        out[rows] = (
+            chosen.median(-1).values
+            if count % 2
+            else chosen.sort(-1).values[:, count // 2 - 1 : count // 2 + 1].mean(-1)
+        )
     return out
 
 
@@ -125,27 +128,48 @@ def true_positive_rate(masks: Tensor, true_mask: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- metric rows of a run
-def explanation_rows(common: dict, black_box, test: dict, masks: Tensor, modality: str,
-                     logits: Tensor | None = None) -> list[dict]:
+def explanation_rows(
+    common: dict, black_box, test: dict, masks: Tensor, modality: str, logits: Tensor | None = None
+) -> list[dict]:
     """Rows of one explanation method on ``test`` (``x`` on the models' device, ``mask`` =
     true features where known): post-hoc accuracy with its interval; with ground truth the
     true-positive rate at k and, given the logits that rank the units, the median rank."""
     rows = []
     ph = posthoc_accuracy(black_box, test["x"], masks, modality)
-    rows += [{**common, "metric": "posthoc_accuracy", "value": ph["value"]},
-             {**common, "metric": "posthoc_accuracy_ci_low", "value": ph["low"]},
-             {**common, "metric": "posthoc_accuracy_ci_high", "value": ph["high"]}]
+    rows += [
+        {**common, "metric": "posthoc_accuracy", "value": ph["value"]},
+        {**common, "metric": "posthoc_accuracy_ci_low", "value": ph["low"]},
+        {**common, "metric": "posthoc_accuracy_ci_high", "value": ph["high"]},
+    ]
     if "mask" in test:
         if logits is not None:
-            rows.append({**common, "metric": "median_rank",
-                         "value": float(median_true_rank(logits.cpu(), test["mask"]).mean())})
-        rows.append({**common, "metric": "tpr_at_k",
-                     "value": float(true_positive_rate(masks.cpu(), test["mask"]).mean())})
+            rows.append(
+                {
+                    **common,
+                    "metric": "median_rank",
+                    "value": float(median_true_rank(logits.cpu(), test["mask"]).mean()),
+                }
+            )
+        rows.append(
+            {
+                **common,
+                "metric": "tpr_at_k",
+                "value": float(true_positive_rate(masks.cpu(), test["mask"]).mean()),
+            }
+        )
     return rows
 
 
-def evaluate_black_box(model, modality: str, test: dict, k: int, seed: int, common: dict,
-                       device: torch.device, prob_test: np.ndarray | None = None) -> list[dict]:
+def evaluate_black_box(
+    model,
+    modality: str,
+    test: dict,
+    k: int,
+    seed: int,
+    common: dict,
+    device: torch.device,
+    prob_test: np.ndarray | None = None,
+) -> list[dict]:
     """Test accuracy (with its Wilson interval), the Bayes classifier's accuracy where the
     dataset's ``P(y=1|x)`` is known (``prob_test``), and the reference explanations.
 
@@ -154,11 +178,13 @@ def evaluate_black_box(model, modality: str, test: dict, k: int, seed: int, comm
     probs = predict(model, x_test).cpu()
     correct = int((probs.argmax(-1) == test["y"]).sum())
     low, high = wilson_interval(correct, len(test["y"]))
-    rows = [{**common, "metric": "black_box_test_accuracy", "value": correct / len(test["y"])},
-            {**common, "metric": "black_box_test_accuracy_ci_low", "value": low},
-            {**common, "metric": "black_box_test_accuracy_ci_high", "value": high}]
+    rows = [
+        {**common, "metric": "black_box_test_accuracy", "value": correct / len(test["y"])},
+        {**common, "metric": "black_box_test_accuracy_ci_low", "value": low},
+        {**common, "metric": "black_box_test_accuracy_ci_high", "value": high},
+    ]
     if prob_test is not None:  # the Bayes classifier's accuracy, for scale
-        bayes = float(((prob_test[:len(test["y"])] > 0.5).astype(np.int64) == test["y"].numpy()).mean())
+        bayes = float(((prob_test[: len(test["y"])] > 0.5).astype(np.int64) == test["y"].numpy()).mean())
         rows.append({**common, "metric": "bayes_test_accuracy", "value": bayes})
     # Reference explanation 1: k units uniformly at random (padding excluded).
     gen = torch.Generator().manual_seed(seed)
@@ -166,17 +192,32 @@ def evaluate_black_box(model, modality: str, test: dict, k: int, seed: int, comm
     scores = mask_padding(scores, unit_padding(test["x"], modality), k)
     random_masks = torch.zeros_like(scores).scatter(-1, scores.topk(k, -1).indices, 1.0)
     x_dev = {**test, "x": x_test}
-    rows += explanation_rows({**common, "estimator": "random_selection"}, model, x_dev,
-                             random_masks.to(device), modality, scores.to(device))
+    rows += explanation_rows(
+        {**common, "estimator": "random_selection"},
+        model,
+        x_dev,
+        random_masks.to(device),
+        modality,
+        scores.to(device),
+    )
     if "mask" in test:  # Reference explanation 2: the true features.
-        rows += explanation_rows({**common, "estimator": "true_features"}, model, x_dev,
-                                 test["mask"].float().to(device), modality)
+        rows += explanation_rows(
+            {**common, "estimator": "true_features"}, model, x_dev, test["mask"].float().to(device), modality
+        )
     return rows
 
 
-def evaluate_explainer(explainer, approximator, black_box, modality: str, test: dict, k: int,
-                       common: dict, device: torch.device,
-                       select_padding: bool = False) -> tuple[list[dict], dict]:
+def evaluate_explainer(
+    explainer,
+    approximator,
+    black_box,
+    modality: str,
+    test: dict,
+    k: int,
+    common: dict,
+    device: torch.device,
+    select_padding: bool = False,
+) -> tuple[list[dict], dict]:
     """Rows of a trained explainer + approximator on ``test`` (CPU tensors) and what its
     example page shows of the test samples: ``masks``, ``full_class`` (the black box on the
     full input), both on ``device``."""
@@ -185,44 +226,74 @@ def evaluate_explainer(explainer, approximator, black_box, modality: str, test: 
     rows = explanation_rows(common, black_box, {**test, "x": x_test}, masks, modality, logits)
     with torch.no_grad():
         approximator.eval()
-        approx_class = torch.cat([approximator(x_test[i:i + 500], masks[i:i + 500]).argmax(-1)
-                                  for i in range(0, len(x_test), 500)])
+        approx_class = torch.cat(
+            [
+                approximator(x_test[i : i + 500], masks[i : i + 500]).argmax(-1)
+                for i in range(0, len(x_test), 500)
+            ]
+        )
         full_class = predict(black_box, x_test).argmax(-1)
-    rows.append({**common, "metric": "approximator_fidelity",
-                 "value": float((approx_class == full_class).double().mean())})
+    rows.append(
+        {
+            **common,
+            "metric": "approximator_fidelity",
+            "value": float((approx_class == full_class).double().mean()),
+        }
+    )
     return rows, {"masks": masks, "full_class": full_class}
 
 
 @torch.no_grad()
-def explain(explainer: torch.nn.Module, x: Tensor, k: int, modality: str,
-            batch_size: int = 500, select_padding: bool = False) -> tuple[Tensor, Tensor]:
+def explain(
+    explainer: torch.nn.Module,
+    x: Tensor,
+    k: int,
+    modality: str,
+    batch_size: int = 500,
+    select_padding: bool = False,
+) -> tuple[Tensor, Tensor]:
     """Explainer logits (padding at -inf unless ``select_padding``) and the test-time k-hot
     explanations, ``[N, n]`` each."""
     explainer.eval()
     chunks = []
     for i in range(0, len(x), batch_size):
-        logits = explainer(x[i:i + batch_size])
+        logits = explainer(x[i : i + batch_size])
         if not select_padding:
-            logits = mask_padding(logits, unit_padding(x[i:i + batch_size], modality), k)
+            logits = mask_padding(logits, unit_padding(x[i : i + batch_size], modality), k)
         chunks.append(logits)
     logits = torch.cat(chunks)
     return logits, explanation_mask(logits, k)
 
 
 @torch.no_grad()
-def example_page(title: str, black_box, test: dict, shown: dict, modality: str, count: int,
-                 vocabulary=None, class_names=None) -> str:
+def example_page(
+    title: str,
+    black_box,
+    test: dict,
+    shown: dict,
+    modality: str,
+    count: int,
+    vocabulary=None,
+    class_names=None,
+) -> str:
     """:func:`examples_html` of the first ``count`` test samples (``shown``: what
     :func:`evaluate_explainer` returns beside its rows)."""
     count = min(count, len(test["x"]))
     masks, full_class = shown["masks"][:count], shown["full_class"][:count]
     x = test["x"][:count].to(masks.device)
     kept_class = black_box(keep_units(x, masks, modality)).argmax(-1)
-    return examples_html(title, test["x"][:count].numpy(), masks.cpu().numpy(), modality,
-                         full_pred=full_class.cpu().numpy(), kept_pred=kept_class.cpu().numpy(),
-                         labels=test["y"][:count].numpy(), vocabulary=vocabulary,
-                         true_mask=test["mask"][:count].numpy() if "mask" in test else None,
-                         class_names=class_names)
+    return examples_html(
+        title,
+        test["x"][:count].numpy(),
+        masks.cpu().numpy(),
+        modality,
+        full_pred=full_class.cpu().numpy(),
+        kept_pred=kept_class.cpu().numpy(),
+        labels=test["y"][:count].numpy(),
+        vocabulary=vocabulary,
+        true_mask=test["mask"][:count].numpy() if "mask" in test else None,
+        class_names=class_names,
+    )
 
 
 # --------------------------------------------------------------------------- example explanations
@@ -242,28 +313,43 @@ def _token_text(token: int, vocabulary) -> str:
     return f"#{token}"
 
 
-def examples_html(title: str, x: np.ndarray, masks: np.ndarray, modality: str, *,
-                  full_pred: np.ndarray, kept_pred: np.ndarray, labels: np.ndarray,
-                  vocabulary=None, true_mask: np.ndarray | None = None,
-                  class_names=None) -> str:
+def examples_html(
+    title: str,
+    x: np.ndarray,
+    masks: np.ndarray,
+    modality: str,
+    *,
+    full_pred: np.ndarray,
+    kept_pred: np.ndarray,
+    labels: np.ndarray,
+    vocabulary=None,
+    true_mask: np.ndarray | None = None,
+    class_names=None,
+) -> str:
     """An HTML page showing each example with its selected units highlighted."""
     names = list(class_names) if class_names is not None else None
 
     def cls(c):
         return html.escape(str(names[c])) if names and c < len(names) else str(int(c))
 
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"{_STYLE}</head><body><h1>{html.escape(title)}</h1>",
-             "<p class='meta'>Highlighted: the explainer's top-k units. Below each example: the "
-             "label, the black box's prediction on the full input and on the selected units only."
-             + (" Underlined: true features." if true_mask is not None else "") + "</p>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"{_STYLE}</head><body><h1>{html.escape(title)}</h1>",
+        "<p class='meta'>Highlighted: the explainer's top-k units. Below each example: the "
+        "label, the black box's prediction on the full input and on the selected units only."
+        + (" Underlined: true features." if true_mask is not None else "")
+        + "</p>",
+    ]
     for i in range(len(x)):
         sel = masks[i] > 0.5
         if modality == "tabular":
             cells = []
             for j, value in enumerate(x[i]):
-                classes = " ".join(c for c, on in (("sel", sel[j]),
-                                                   ("true", true_mask is not None and true_mask[i, j])) if on)
+                classes = " ".join(
+                    c
+                    for c, on in (("sel", sel[j]), ("true", true_mask is not None and true_mask[i, j]))
+                    if on
+                )
                 cells.append(f"<td class='{classes}'>{value:.2f}</td>")
             header = "".join(f"<th>X{j + 1}</th>" for j in range(len(x[i])))
             body = f"<table><tr>{header}</tr><tr>{''.join(cells)}</tr></table>"
@@ -284,8 +370,10 @@ def examples_html(title: str, x: np.ndarray, masks: np.ndarray, modality: str, *
                 text = " ".join(tokens)
                 sentences.append(f"<span class='sel'>{text}</span>" if sel[j] else text)
             body = "<p>" + " / ".join(sentences) + "</p>"
-        parts.append(f"<div class='ex'><div class='meta'>example {i}: label {cls(labels[i])}, "
-                     f"black box {cls(full_pred[i])} on the full input, {cls(kept_pred[i])} on the "
-                     f"selection</div>{body}</div>")
+        parts.append(
+            f"<div class='ex'><div class='meta'>example {i}: label {cls(labels[i])}, "
+            f"black box {cls(full_pred[i])} on the full input, {cls(kept_pred[i])} on the "
+            f"selection</div>{body}</div>"
+        )
     parts.append("</body></html>\n")
     return "\n".join(parts)

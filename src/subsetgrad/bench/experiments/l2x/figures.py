@@ -1,5 +1,6 @@
 """The L2X figure, from the tidy metrics of every run (its tables come from
 :mod:`subsetgrad.bench.results`)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,12 @@ def plot_summary(metrics: pd.DataFrame):
     datasets = sorted(rows.dataset.unique())
     panels = [m for m in ("posthoc_accuracy", "median_rank") if (rows.metric == m).any()]
     labels = sorted(rows.run.unique(), key=lambda r: (r.split(" ")[0] in REFERENCES, r))
-    fig, axes = plt.subplots(len(panels), len(datasets), squeeze=False,
-                             figsize=(max(3.0, 0.28 * len(labels)) * len(datasets), 3.2 * len(panels)))
+    fig, axes = plt.subplots(
+        len(panels),
+        len(datasets),
+        squeeze=False,
+        figsize=(max(3.0, 0.28 * len(labels)) * len(datasets), 3.2 * len(panels)),
+    )
     palette = dict(zip(labels, sns.color_palette("tab20", len(labels))))
     for col, dataset in enumerate(datasets):
         for row, metric in enumerate(panels):

@@ -54,6 +54,7 @@ Initialisation (``init`` in the task config): ``torch`` (PyTorch's defaults) or 
 kernels Glorot-uniform, biases zero; LSTM input kernels Glorot-uniform, recurrent kernels
 orthogonal, biases zero except the forget gate's, 1).
 """
+
 from __future__ import annotations
 
 import torch
@@ -76,7 +77,8 @@ def modality_of(x) -> str:
     raise ValueError(
         f"cannot tell the input modality from x with dtype {x.dtype} and shape {tuple(x.shape)}: "
         f"expected float [N, d] (tabular), integer token ids [N, L] (words) or [N, S, L] "
-        f"(sentences)")
+        f"(sentences)"
+    )
 
 
 def unit_padding(x: Tensor, modality: str) -> Tensor:
@@ -128,8 +130,15 @@ class MLPBlackBox(nn.Module):
 
 
 class WordCNNBlackBox(nn.Module):
-    def __init__(self, vocab_size: int, num_classes: int, embed: int = 50, filters: int = 250,
-                 hidden: int = 250, dropout: float = 0.2):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        embed: int = 50,
+        filters: int = 250,
+        hidden: int = 250,
+        dropout: float = 0.2,
+    ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed)
         self.conv = nn.Conv1d(embed, filters, 3)
@@ -166,8 +175,15 @@ class HierarchicalLSTMBlackBox(nn.Module):
     ``pooling="masked_max"``: max over the outputs at non-padding positions.
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, embed: int = 100, hidden: int = 100,
-                 pooling: str = "masked_max", single_bias: bool = False):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        embed: int = 100,
+        hidden: int = 100,
+        pooling: str = "masked_max",
+        single_bias: bool = False,
+    ):
         super().__init__()
         if pooling not in ("final", "masked_max"):
             raise ValueError(f"pooling must be 'final' or 'masked_max', got {pooling!r}")
@@ -190,7 +206,6 @@ class HierarchicalLSTMBlackBox(nn.Module):
         sentences = _masked_max(h, words == 0, 1).reshape(b, s, -1)
         h, _ = self.sentence_lstm(sentences)
         return self.out(_masked_max(h, (x == 0).all(-1), 1))
-
 
     def _sentence_states(self, words: Tensor) -> Tensor:
         """Final word-BiLSTM states ``[N, 2H]`` of every sentence.
@@ -265,9 +280,15 @@ class SequenceExplainer(nn.Module):
     acts on the encoder's unit vectors, ``dropout`` on the concatenated branches.
     """
 
-    def __init__(self, encoder: nn.Module, channels: int = 100, dropout: float = 0.2,
-                 unit_dropout: float = 0.2, global_channels: int | None = None,
-                 local_channels: int | None = None):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        channels: int = 100,
+        dropout: float = 0.2,
+        unit_dropout: float = 0.2,
+        global_channels: int | None = None,
+        local_channels: int | None = None,
+    ):
         super().__init__()
         global_channels = channels if global_channels is None else global_channels
         local_channels = channels if local_channels is None else local_channels
@@ -350,23 +371,29 @@ def keras_init(module: nn.Module) -> nn.Module:
                     nn.init.orthogonal_(param)
                 elif name.startswith("bias_ih"):
                     param.zero_()
-                    param[hidden:2 * hidden] = 1.0  # gate order i, f, g, o in both libraries
+                    param[hidden : 2 * hidden] = 1.0  # gate order i, f, g, o in both libraries
                 elif name.startswith("bias_hh"):
                     param.zero_()
     return module
 
 
 # --------------------------------------------------------------------------- builders
-def model_spec(x, num_classes: int, vocab_size: int | None = None, networks: str = "compact",
-               init: str = "torch") -> dict:
+def model_spec(
+    x, num_classes: int, vocab_size: int | None = None, networks: str = "compact", init: str = "torch"
+) -> dict:
     """What is needed to rebuild the models for inputs like ``x`` (stored in checkpoints)."""
     modality = modality_of(x)
     if networks not in NETWORKS:
         raise ValueError(f"networks must be one of {', '.join(NETWORKS)}, got {networks!r}")
     if init not in INITS:
         raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
-    spec = {"modality": modality, "num_classes": int(num_classes), "units": int(x.shape[1]),
-            "networks": networks, "init": init}
+    spec = {
+        "modality": modality,
+        "num_classes": int(num_classes),
+        "units": int(x.shape[1]),
+        "networks": networks,
+        "init": init,
+    }
     if modality != "tabular":
         if vocab_size is None:
             raise ValueError("token inputs need the vocabulary size (dataset meta 'vocab_size')")
@@ -388,8 +415,9 @@ def build_black_box(spec: dict) -> nn.Module:
     elif spec["modality"] == "words":
         model = WordCNNBlackBox(spec["vocab_size"], spec["num_classes"])
     elif _paper(spec):
-        model = HierarchicalLSTMBlackBox(spec["vocab_size"], spec["num_classes"], pooling="final",
-                                         single_bias=True)
+        model = HierarchicalLSTMBlackBox(
+            spec["vocab_size"], spec["num_classes"], pooling="final", single_bias=True
+        )
     else:
         model = HierarchicalLSTMBlackBox(spec["vocab_size"], spec["num_classes"])
     return _initialised(model, spec)
@@ -411,8 +439,9 @@ def build_explainer(spec: dict) -> nn.Module:
     elif spec["modality"] == "words":
         model = SequenceExplainer(_encoder(spec), unit_dropout=0.0)
     else:  # the sentence encoder drops out its word embeddings itself
-        model = SequenceExplainer(_encoder(spec), channels=100, unit_dropout=0.0,
-                                  global_channels=100, local_channels=50)
+        model = SequenceExplainer(
+            _encoder(spec), channels=100, unit_dropout=0.0, global_channels=100, local_channels=50
+        )
     return _initialised(model, spec)
 
 

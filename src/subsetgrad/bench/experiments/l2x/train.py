@@ -36,6 +36,7 @@ is Keras's RMSprop (the L2X code's optimiser), which is ``torch.optim.RMSprop`` 
 ``alpha = rho = 0.9``, ``eps = 1e-7``, no momentum, not centred; ``keras_adam`` is Adam as
 Keras 2.2.4 computes it (:class:`KerasAdam`), which torch does not offer.
 """
+
 from __future__ import annotations
 
 import copy
@@ -86,8 +87,9 @@ class KerasAdam(torch.optim.Optimizer):
     torch's with ``eps / sqrt(1 - b2^t)`` in place of ``eps``, which is how it is computed.
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-7):
+    def __init__(
+        self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-7
+    ):
         if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {lr!r}")
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps})
@@ -194,8 +196,10 @@ def split_tensors(dataset: Dataset, split: str, limit: int | None = None) -> dic
     """``x``, ``y`` (and ``mask`` = true features where the dataset has them) as tensors."""
     x = torch.from_numpy(np.ascontiguousarray(dataset.x(split)))
     # Token ids may be stored compactly (int32); embeddings need int64.
-    out = {"x": x if x.is_floating_point() else x.long(),
-           "y": torch.from_numpy(np.ascontiguousarray(dataset.y(split))).long()}
+    out = {
+        "x": x if x.is_floating_point() else x.long(),
+        "y": torch.from_numpy(np.ascontiguousarray(dataset.y(split))).long(),
+    }
     if f"mask_{split}" in dataset.arrays:
         out["mask"] = torch.from_numpy(dataset.arrays[f"mask_{split}"]).bool()
     if limit is not None:
@@ -228,7 +232,7 @@ def _batches(n: int, batch_size: int, generator: torch.Generator, steps: int | N
     order = torch.randperm(n, generator=generator)
     starts = range(0, n, batch_size)
     for start in starts if steps is None else starts[:steps]:
-        yield order[start:start + batch_size]
+        yield order[start : start + batch_size]
 
 
 def black_box_targets(dataset: Dataset, split: str, soft: bool, limit: int | None = None) -> torch.Tensor:
@@ -240,8 +244,10 @@ def black_box_targets(dataset: Dataset, split: str, soft: bool, limit: int | Non
     if soft:
         key = f"prob_{split}"
         if key not in dataset.arrays:
-            raise ValueError(f"black_box.soft_targets needs the array {key!r} (P(y=1|x)), which "
-                             f"dataset {dataset.name!r} lacks; set soft_targets: false for it")
+            raise ValueError(
+                f"black_box.soft_targets needs the array {key!r} (P(y=1|x)), which "
+                f"dataset {dataset.name!r} lacks; set soft_targets: false for it"
+            )
         p = torch.from_numpy(np.asarray(dataset.arrays[key], dtype=np.float32))[:limit]
         return torch.stack([1 - p, p], dim=-1)
     y = torch.from_numpy(np.asarray(dataset.y(split))).long()[:limit]
@@ -265,18 +271,28 @@ def _choice(value, allowed, key: str):
     return value
 
 
-def train_black_box(dataset: Dataset, settings: Settings, seed: int, device: torch.device,
-                    checkpoint: str | Path, train_samples: int | None = None,
-                    context: dict | None = None, networks: str = "compact", init: str = "torch",
-                    test_samples: int | None = None):
+def train_black_box(
+    dataset: Dataset,
+    settings: Settings,
+    seed: int,
+    device: torch.device,
+    checkpoint: str | Path,
+    train_samples: int | None = None,
+    context: dict | None = None,
+    networks: str = "compact",
+    init: str = "torch",
+    test_samples: int | None = None,
+):
     """Train the black box; return ``(model, spec, history, info)``; ``model`` holds the
     weights of the epoch ``settings.checkpoint`` selects (default: lowest validation
     cross-entropy)."""
     train_on = _choice(settings.train_on, TRAIN_ON, "black_box.train_on")
     select = _choice(settings.checkpoint or "val_loss", BLACK_BOX_CHECKPOINTS, "black_box.checkpoint")
     if train_on == "train_val" and select.startswith("val_"):
-        raise ValueError(f"black_box.checkpoint {select!r} selects on the validation split, which "
-                         f"train_on 'train_val' trains on; use test_accuracy or last")
+        raise ValueError(
+            f"black_box.checkpoint {select!r} selects on the validation split, which "
+            f"train_on 'train_val' trains on; use test_accuracy or last"
+        )
     spec = dataset_spec(dataset, networks, init)
     train = split_tensors(dataset, "train", train_samples)
     val = split_tensors(dataset, "val")
@@ -291,19 +307,28 @@ def train_black_box(dataset: Dataset, settings: Settings, seed: int, device: tor
     optimizer = settings.make_optimizer(model.parameters())
     best = BestState(model)
     data_gen = torch.Generator().manual_seed(seed)
-    run = TrainingRun(checkpoint, {"model": model, "optimizer": optimizer, "best": best},
-                      {"data": data_gen}, context=context,
-                      fingerprint={"settings": _resumable(settings), "seed": seed,
-                                   "train_samples": train_samples, "dataset": dataset.name,
-                                   "spec": repr(spec)})
+    run = TrainingRun(
+        checkpoint,
+        {"model": model, "optimizer": optimizer, "best": best},
+        {"data": data_gen},
+        context=context,
+        fingerprint={
+            "settings": _resumable(settings),
+            "seed": seed,
+            "train_samples": train_samples,
+            "dataset": dataset.name,
+            "spec": repr(spec),
+        },
+    )
     run.resume()
     start = time.perf_counter()
     val_x = val["x"].to(device)
     for epoch in run.epochs(settings.epochs, desc="black box epochs"):
         model.train()
         total, count = 0.0, 0
-        for step, idx in enumerate(_batches(len(train["x"]), settings.batch_size, data_gen,
-                                            settings.steps_per_epoch)):
+        for step, idx in enumerate(
+            _batches(len(train["x"]), settings.batch_size, data_gen, settings.steps_per_epoch)
+        ):
             xb, target = train["x"][idx].to(device), target_train[idx].to(device)
             loss = _soft_cross_entropy(model(xb), target).mean()
             run.check_finite(loss, epoch, step)
@@ -325,17 +350,28 @@ def train_black_box(dataset: Dataset, settings: Settings, seed: int, device: tor
     return model, spec, run.history, {"best_epoch": best.epoch, "resumed": run.resumed}
 
 
-def train_explainer(dataset: Dataset, black_box: torch.nn.Module, spec: dict, estimator, k: int,
-                    settings: Settings, seed: int, device: torch.device, checkpoint: str | Path,
-                    train_samples: int | None = None, context: dict | None = None):
+def train_explainer(
+    dataset: Dataset,
+    black_box: torch.nn.Module,
+    spec: dict,
+    estimator,
+    k: int,
+    settings: Settings,
+    seed: int,
+    device: torch.device,
+    checkpoint: str | Path,
+    train_samples: int | None = None,
+    context: dict | None = None,
+):
     """Train explainer + approximator with ``estimator``; return
     ``(explainer, approximator, history, info)`` with the weights of the epoch
     ``settings.checkpoint`` selects (default: best validation fidelity)."""
-    select = _choice(settings.checkpoint or "val_fidelity", EXPLAINER_CHECKPOINTS,
-                     "explainer.checkpoint")
+    select = _choice(settings.checkpoint or "val_fidelity", EXPLAINER_CHECKPOINTS, "explainer.checkpoint")
     if k > spec["units"]:
-        raise ValueError(f"k={k} is larger than the {spec['units']} selectable units of "
-                         f"{dataset.name}; choose k <= {spec['units']}")
+        raise ValueError(
+            f"k={k} is larger than the {spec['units']} selectable units of "
+            f"{dataset.name}; choose k <= {spec['units']}"
+        )
     modality = spec["modality"]
     train = split_tensors(dataset, "train", train_samples)
     val = split_tensors(dataset, "val")
@@ -355,20 +391,36 @@ def train_explainer(dataset: Dataset, black_box: torch.nn.Module, spec: dict, es
     best = BestState(explainer, approximator)
     data_gen = torch.Generator().manual_seed(seed)
     noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
-    run = TrainingRun(checkpoint, {"explainer": explainer, "approximator": approximator,
-                                   "optimizer": optimizer, "estimator": estimator, "best": best},
-                      {"data": data_gen, "noise": noise_gen}, context=context,
-                      fingerprint={"settings": _resumable(settings), "seed": seed, "k": k,
-                                   "estimator": repr(estimator), "train_samples": train_samples,
-                                   "dataset": dataset.name, "spec": repr(spec)})
+    run = TrainingRun(
+        checkpoint,
+        {
+            "explainer": explainer,
+            "approximator": approximator,
+            "optimizer": optimizer,
+            "estimator": estimator,
+            "best": best,
+        },
+        {"data": data_gen, "noise": noise_gen},
+        context=context,
+        fingerprint={
+            "settings": _resumable(settings),
+            "seed": seed,
+            "k": k,
+            "estimator": repr(estimator),
+            "train_samples": train_samples,
+            "dataset": dataset.name,
+            "spec": repr(spec),
+        },
+    )
     run.resume()
     start = time.perf_counter()
     for epoch in run.epochs(settings.epochs, desc="explainer epochs"):
         explainer.train()
         approximator.train()
         total, count = 0.0, 0
-        for step, idx in enumerate(_batches(len(train["x"]), settings.batch_size, data_gen,
-                                            settings.steps_per_epoch)):
+        for step, idx in enumerate(
+            _batches(len(train["x"]), settings.batch_size, data_gen, settings.steps_per_epoch)
+        ):
             xb, target = train["x"][idx].to(device), target_train[idx].to(device)
             logits = explainer(xb)
             if not settings.select_padding:
@@ -382,25 +434,27 @@ def train_explainer(dataset: Dataset, black_box: torch.nn.Module, spec: dict, es
             loss.backward()
             optimizer.step()
             total, count = total + float(loss.detach()) * len(idx), count + len(idx)
-        scores = validate(explainer, approximator, black_box, val_x, val_bb, k, modality,
-                          settings.select_padding)
+        scores = validate(
+            explainer, approximator, black_box, val_x, val_bb, k, modality, settings.select_padding
+        )
         best.update(scores["val_fidelity"] if select == "val_fidelity" else -scores["val_loss"], epoch)
-        run.end_epoch(epoch, {"train_loss": total / count, **scores,
-                              "seconds": time.perf_counter() - start})
+        run.end_epoch(epoch, {"train_loss": total / count, **scores, "seconds": time.perf_counter() - start})
     best.restore()
     return explainer, approximator, run.history, {"best_epoch": best.epoch, "resumed": run.resumed}
 
 
 @torch.no_grad()
-def validate(explainer, approximator, black_box, x, black_box_probs, k, modality,
-             select_padding: bool = False) -> dict[str, float]:
+def validate(
+    explainer, approximator, black_box, x, black_box_probs, k, modality, select_padding: bool = False
+) -> dict[str, float]:
     """Scores of the deterministic top-k explanations on ``x``: ``val_fidelity``,
     ``val_posthoc_accuracy`` and ``val_loss`` (cross-entropy of the approximator's
     prediction from the selection against the black box's class distribution)."""
     _, masks = explain(explainer, x, k, modality, select_padding=select_padding)
     approximator.eval()
-    approx_logits = torch.cat([approximator(x[i:i + 500], masks[i:i + 500])
-                               for i in range(0, len(x), 500)])
+    approx_logits = torch.cat(
+        [approximator(x[i : i + 500], masks[i : i + 500]) for i in range(0, len(x), 500)]
+    )
     black_box_class = black_box_probs.argmax(-1)
     fidelity = float((approx_logits.argmax(-1) == black_box_class).double().mean())
     loss = float(_soft_cross_entropy(approx_logits, black_box_probs).mean())
@@ -419,8 +473,9 @@ class JobResult:
     extras: dict = field(default_factory=dict)
 
 
-def run_black_box(dataset: Dataset, settings: dict, seed: int, device: torch.device,
-                  checkpoint_path) -> JobResult:
+def run_black_box(
+    dataset: Dataset, settings: dict, seed: int, device: torch.device, checkpoint_path
+) -> JobResult:
     """Train and evaluate the black box of ``dataset`` (``settings``: the dataset's config;
     its ``networks`` and ``init`` choose the architecture family and initialisation)."""
     k = int(settings["k"])
@@ -429,16 +484,43 @@ def run_black_box(dataset: Dataset, settings: dict, seed: int, device: torch.dev
     start = time.perf_counter()
     context = {"task": TASK, "dataset": dataset.name, "model": "black_box", "seed": seed}
     model, spec, history, info = train_black_box(
-        dataset, black_box_settings, seed, device, checkpoint_path, settings.get("train_samples"),
-        context, networks=settings.get("networks", "compact"), init=settings.get("init", "torch"),
-        test_samples=test_samples)
-    common = {"task": TASK, "dataset": dataset.name, "k": k, "seed": seed,
-              "wall_time_s": time.perf_counter() - start, "epochs": black_box_settings.epochs}
-    rows = evaluate_black_box(model, spec["modality"], split_tensors(dataset, "test", test_samples), k,
-                              seed, common, device, dataset.arrays.get("prob_test"))
+        dataset,
+        black_box_settings,
+        seed,
+        device,
+        checkpoint_path,
+        settings.get("train_samples"),
+        context,
+        networks=settings.get("networks", "compact"),
+        init=settings.get("init", "torch"),
+        test_samples=test_samples,
+    )
+    common = {
+        "task": TASK,
+        "dataset": dataset.name,
+        "k": k,
+        "seed": seed,
+        "wall_time_s": time.perf_counter() - start,
+        "epochs": black_box_settings.epochs,
+    }
+    rows = evaluate_black_box(
+        model,
+        spec["modality"],
+        split_tensors(dataset, "test", test_samples),
+        k,
+        seed,
+        common,
+        device,
+        dataset.arrays.get("prob_test"),
+    )
     rows.insert(3, {**common, "metric": "black_box_best_epoch", "value": info["best_epoch"]})
-    checkpoint = {"spec": spec, "state_dict": {k_: v.cpu() for k_, v in model.state_dict().items()},
-                  "dataset": dataset.name, "seed": seed, "best_epoch": info["best_epoch"]}
+    checkpoint = {
+        "spec": spec,
+        "state_dict": {k_: v.cpu() for k_, v in model.state_dict().items()},
+        "dataset": dataset.name,
+        "seed": seed,
+        "best_epoch": info["best_epoch"],
+    }
     return JobResult(checkpoint, pd.DataFrame(history), _with_float_values(rows))
 
 
@@ -449,9 +531,18 @@ def load_black_box(checkpoint: dict, device: torch.device):
     return model.to(device).eval(), checkpoint["spec"]
 
 
-def run_explainer(dataset: Dataset, black_box_checkpoint: dict, settings: dict, estimator_name: str,
-                  tau: str, seed: int, device: torch.device, checkpoint_path,
-                  num_examples: int = 5, estimator_options: dict | None = None) -> JobResult:
+def run_explainer(
+    dataset: Dataset,
+    black_box_checkpoint: dict,
+    settings: dict,
+    estimator_name: str,
+    tau: str,
+    seed: int,
+    device: torch.device,
+    checkpoint_path,
+    num_examples: int = 5,
+    estimator_options: dict | None = None,
+) -> JobResult:
     """Train and evaluate explainer + approximator for one estimator and temperature label
     (``tau0.5``, or ``notau`` for an estimator without a temperature); ``extras`` holds the
     page of ``num_examples`` example explanations (``examples_html``)."""
@@ -460,30 +551,65 @@ def run_explainer(dataset: Dataset, black_box_checkpoint: dict, settings: dict, 
     tau_value = parse_tau_label(tau)
     black_box, spec = load_black_box(black_box_checkpoint, device)
     modality = spec["modality"]
-    context = {"task": TASK, "dataset": dataset.name, "estimator": estimator_name, "tau": tau,
-               "seed": seed}
+    context = {"task": TASK, "dataset": dataset.name, "estimator": estimator_name, "tau": tau, "seed": seed}
     explainer_settings = Settings.from_config(settings["explainer"])
     start = time.perf_counter()
     explainer, approximator, history, info = train_explainer(
-        dataset, black_box, spec, estimator, k, explainer_settings, seed, device, checkpoint_path,
-        settings.get("train_samples"), context)
-    common = {"task": TASK, "dataset": dataset.name, "estimator": estimator_name,
-              "tau": tau_value if tau_value is not None else float("nan"), "k": k, "seed": seed,
-              "wall_time_s": time.perf_counter() - start, "epochs": explainer_settings.epochs}
+        dataset,
+        black_box,
+        spec,
+        estimator,
+        k,
+        explainer_settings,
+        seed,
+        device,
+        checkpoint_path,
+        settings.get("train_samples"),
+        context,
+    )
+    common = {
+        "task": TASK,
+        "dataset": dataset.name,
+        "estimator": estimator_name,
+        "tau": tau_value if tau_value is not None else float("nan"),
+        "k": k,
+        "seed": seed,
+        "wall_time_s": time.perf_counter() - start,
+        "epochs": explainer_settings.epochs,
+    }
     test = split_tensors(dataset, "test", settings.get("test_samples"))
-    rows, shown = evaluate_explainer(explainer, approximator, black_box, modality, test, k, common,
-                                     device, explainer_settings.select_padding)
+    rows, shown = evaluate_explainer(
+        explainer,
+        approximator,
+        black_box,
+        modality,
+        test,
+        k,
+        common,
+        device,
+        explainer_settings.select_padding,
+    )
     rows.append({**common, "metric": "best_epoch", "value": info["best_epoch"]})
     page = example_page(
         f"L2X explanations: {dataset.name}, {estimator_name}, {tau}, seed={seed}, k={k}",
-        black_box, test, shown, modality, num_examples,
+        black_box,
+        test,
+        shown,
+        modality,
+        num_examples,
         vocabulary=dataset.arrays.get("vocabulary", dataset.meta.get("vocabulary")),
-        class_names=dataset.meta.get("class_names"))
+        class_names=dataset.meta.get("class_names"),
+    )
     checkpoint = {
         "explainer": {k_: v.cpu() for k_, v in explainer.state_dict().items()},
         "approximator": {k_: v.cpu() for k_, v in approximator.state_dict().items()},
-        "spec": spec, "k": k, "dataset": dataset.name, "estimator": estimator_name, "tau": tau,
-        "seed": seed, "best_epoch": info["best_epoch"],
+        "spec": spec,
+        "k": k,
+        "dataset": dataset.name,
+        "estimator": estimator_name,
+        "tau": tau,
+        "seed": seed,
+        "best_epoch": info["best_epoch"],
     }
     return JobResult(checkpoint, pd.DataFrame(history), _with_float_values(rows), {"examples_html": page})
 

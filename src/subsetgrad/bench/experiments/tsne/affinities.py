@@ -14,6 +14,7 @@ Embedding space: Student-t affinities with ``alpha`` degrees of freedom,
 
 and the loss ``KL(P || Q) = sum_{i != j} p_ij log(p_ij / q_ij)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,7 @@ def neighbour_logits(distances: Tensor) -> Tensor:
     return mask_diagonal(-distances)
 
 
-def _row_statistics(shifted: Tensor, log_beta: Tensor, off_diag: Tensor
-                    ) -> tuple[Tensor, Tensor, Tensor]:
+def _row_statistics(shifted: Tensor, log_beta: Tensor, off_diag: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """``(P_cond, H, dH/dlog beta)`` per row for precisions ``exp(log_beta) [n]``.
 
     ``H = log Z + beta E_p[D]`` (nats) and ``dH/dlog beta = -beta^2 Var_p[D]``.
@@ -52,13 +52,15 @@ def _row_statistics(shifted: Tensor, log_beta: Tensor, off_diag: Tensor
     return p, entropy, -(beta.squeeze(-1) ** 2) * variance
 
 
-def conditional_affinities(distances: Tensor, perplexity: float, *, tol: float = 1e-6,
-                           max_iter: int = 100) -> tuple[Tensor, Tensor]:
+def conditional_affinities(
+    distances: Tensor, perplexity: float, *, tol: float = 1e-6, max_iter: int = 100
+) -> tuple[Tensor, Tensor]:
     """``(P_cond [n, n], beta [n])``: per-row precisions found by a safeguarded search on
     ``log beta`` (``beta = inf`` for rows set to their limit, see below).
 
-    Every row is searched at once (rows already within tolerance stay put). The entropy ``H`` decreases in ``beta``; each step
-    takes Newton's step on ``H(log beta) = log(perplexity)`` where it stays inside
+    Every row is searched at once (rows already within tolerance stay put). The entropy ``H``
+    decreases in ``beta``; each step takes Newton's step on ``H(log beta) = log(perplexity)``
+    where it stays inside
     the bracket known so far (and moves by at most 2), and otherwise halves the
     bracket (or widens it by a factor e while one side is open). It stops when every
     row's entropy is within ``tol`` nats of ``log(perplexity)`` (perplexity error about
@@ -73,8 +75,10 @@ def conditional_affinities(distances: Tensor, perplexity: float, *, tol: float =
     if distances.dim() != 2 or distances.shape[0] != n:
         raise ValueError(f"distances must be a square matrix, got shape {tuple(distances.shape)}")
     if not 1.0 <= perplexity <= n - 1:
-        raise ValueError(f"perplexity must be in [1, n - 1] = [1, {n - 1}] for {n} points, "
-                         f"got {perplexity}; lower the perplexity or raise the batch size")
+        raise ValueError(
+            f"perplexity must be in [1, n - 1] = [1, {n - 1}] for {n} points, "
+            f"got {perplexity}; lower the perplexity or raise the batch size"
+        )
     d = distances.detach().to(torch.float64)
     off_diag = ~torch.eye(n, dtype=torch.bool, device=d.device)
     row_min = d.masked_fill(~off_diag, float("inf")).min(-1, keepdim=True).values
@@ -98,8 +102,7 @@ def conditional_affinities(distances: Tensor, perplexity: float, *, tol: float =
         lo = torch.where(too_flat, log_beta, lo)
         hi = torch.where(too_flat, hi, log_beta)
         both = torch.isfinite(lo) & torch.isfinite(hi)
-        fallback = torch.where(both, 0.5 * (lo + hi),
-                               torch.where(too_flat, log_beta + 1.0, log_beta - 1.0))
+        fallback = torch.where(both, 0.5 * (lo + hi), torch.where(too_flat, log_beta + 1.0, log_beta - 1.0))
         newton = log_beta - gap / slope.clamp(max=-1e-300)
         usable = (newton > lo) & (newton < hi) & ((newton - log_beta).abs() <= 2.0)
         log_beta = torch.where(done, log_beta, torch.where(usable, newton, fallback))
@@ -135,6 +138,7 @@ def tsne_kl(p_joint: Tensor, embedding: Tensor, dof: float = 1.0) -> Tensor:
     log_q = student_t_log_affinities(embedding, dof)
     positive = p_joint > 0
     p = torch.where(positive, p_joint, torch.ones_like(p_joint))
-    terms = torch.where(positive, p_joint * (p.log() - log_q.masked_fill(~positive, 0.0)),
-                        torch.zeros_like(p_joint))
+    terms = torch.where(
+        positive, p_joint * (p.log() - log_q.masked_fill(~positive, 0.0)), torch.zeros_like(p_joint)
+    )
     return terms.sum()

@@ -12,6 +12,7 @@ network, and the untrained reference embeddings.
   ``r(i, j)`` is the rank of j among i's neighbours in input space (1 = nearest).
   :func:`trustworthiness_by_definition` spells the formula out (for tests).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,14 +25,21 @@ TRUSTWORTHINESS_NEIGHBOURS = 12
 def embed(net: torch.nn.Module, x: np.ndarray, device: torch.device, chunk: int = 4096) -> np.ndarray:
     """The network's embedding of ``x [n, dim]`` in evaluation mode, as float64."""
     net.eval()
-    parts = [net(torch.as_tensor(x[i:i + chunk], device=device)).cpu().numpy()
-             for i in range(0, x.shape[0], chunk)]
+    parts = [
+        net(torch.as_tensor(x[i : i + chunk], device=device)).cpu().numpy()
+        for i in range(0, x.shape[0], chunk)
+    ]
     net.train()
     return np.concatenate(parts).astype(np.float64)
 
 
-def embedding_metrics(train_embedding: np.ndarray, train_labels: np.ndarray, test_inputs: np.ndarray,
-                      test_embedding: np.ndarray, test_labels: np.ndarray) -> dict[str, float]:
+def embedding_metrics(
+    train_embedding: np.ndarray,
+    train_labels: np.ndarray,
+    test_inputs: np.ndarray,
+    test_embedding: np.ndarray,
+    test_labels: np.ndarray,
+) -> dict[str, float]:
     """``one_nn_error`` (fit on the training points) and ``trustworthiness_12`` (test inputs
     against the test embedding)."""
     return {
@@ -40,8 +48,9 @@ def embedding_metrics(train_embedding: np.ndarray, train_labels: np.ndarray, tes
     }
 
 
-def one_nn_error(train_embedding: np.ndarray, train_labels: np.ndarray,
-                 test_embedding: np.ndarray, test_labels: np.ndarray) -> float:
+def one_nn_error(
+    train_embedding: np.ndarray, train_labels: np.ndarray, test_embedding: np.ndarray, test_labels: np.ndarray
+) -> float:
     """Test error of 1-NN classification with the train embeddings as the reference set."""
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -49,15 +58,17 @@ def one_nn_error(train_embedding: np.ndarray, train_labels: np.ndarray,
     return float(np.mean(knn.predict(test_embedding) != test_labels))
 
 
-def trustworthiness(inputs: np.ndarray, embedding: np.ndarray,
-                    n_neighbors: int = TRUSTWORTHINESS_NEIGHBOURS) -> float:
+def trustworthiness(
+    inputs: np.ndarray, embedding: np.ndarray, n_neighbors: int = TRUSTWORTHINESS_NEIGHBOURS
+) -> float:
     """``T(n_neighbors)`` by scikit-learn (Euclidean distances in both spaces)."""
     from sklearn.manifold import trustworthiness as sklearn_trustworthiness
 
     n = inputs.shape[0]
     if not n_neighbors < n / 2:
-        raise ValueError(f"trustworthiness with {n_neighbors} neighbours needs more than "
-                         f"{2 * n_neighbors} points, got {n}")
+        raise ValueError(
+            f"trustworthiness with {n_neighbors} neighbours needs more than {2 * n_neighbors} points, got {n}"
+        )
     return float(sklearn_trustworthiness(inputs, embedding, n_neighbors=n_neighbors))
 
 
@@ -79,7 +90,9 @@ def trustworthiness_by_definition(inputs: np.ndarray, embedding: np.ndarray, k: 
     return 1.0 - 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)) * penalty
 
 
-def random_projection(train: np.ndarray, test: np.ndarray, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def random_projection(
+    train: np.ndarray, test: np.ndarray, dim: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Both splits through one Gaussian matrix ``[input_dim, dim]`` (entries N(0, 1/dim))."""
     rng = np.random.default_rng(seed)
     matrix = rng.normal(0.0, 1.0 / np.sqrt(dim), size=(train.shape[1], dim))

@@ -5,10 +5,11 @@ sigmoid hidden units and a linear output, e.g. MNIST 784-500-500-2000-d and
 20 Newsgroups 100-150-150-500-d. Weights start as in the authors' Keras code
 (Glorot-uniform, zero biases).
 """
+
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -23,8 +24,9 @@ def build_network(input_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Seq
     (``linear_layers`` lists them), each but the last followed by a sigmoid.
     """
     if input_dim < 1 or out_dim < 1 or any(h < 1 for h in hidden):
-        raise ValueError(f"layer sizes must be positive, got input {input_dim}, hidden "
-                         f"{list(hidden)}, output {out_dim}")
+        raise ValueError(
+            f"layer sizes must be positive, got input {input_dim}, hidden {list(hidden)}, output {out_dim}"
+        )
     sizes = [input_dim, *hidden, out_dim]
     modules: list[nn.Module] = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -72,10 +74,19 @@ def stage_autoencoder(net: nn.Sequential, stage: int, input_dim: int) -> tuple[n
     return encoder, decoder
 
 
-def pretrain_autoencoder(net: nn.Sequential, x: Tensor, *, epochs: int, batch_size: int,
-                         lr: float, generator: torch.Generator,
-                         checkpoint_path, context: dict | None = None,
-                         rmsprop_rho: float = 0.99, rmsprop_eps: float = 1e-8) -> list[dict]:
+def pretrain_autoencoder(
+    net: nn.Sequential,
+    x: Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    generator: torch.Generator,
+    checkpoint_path,
+    context: dict | None = None,
+    rmsprop_rho: float = 0.99,
+    rmsprop_eps: float = 1e-8,
+) -> list[dict]:
     """Greedy layer-wise autoencoder pretraining, as in the paper authors' code.
 
     Stage ``l = 1..L`` (the output layer included): the encoder is the first ``l``
@@ -102,7 +113,7 @@ def pretrain_autoencoder(net: nn.Sequential, x: Tensor, *, epochs: int, batch_si
             order = torch.randperm(n, generator=generator).to(device)
             total, count = 0.0, 0
             for step, start in enumerate(range(0, n, batch_size)):
-                batch = x[order[start:start + batch_size]]
+                batch = x[order[start : start + batch_size]]
                 loss = ((decoder(encoder(batch)) - batch) ** 2).mean()
                 run.check_finite(loss, stage * epochs + epoch, step)
                 optimizer.zero_grad(set_to_none=True)
@@ -111,7 +122,8 @@ def pretrain_autoencoder(net: nn.Sequential, x: Tensor, *, epochs: int, batch_si
                 total += float(loss.detach()) * batch.shape[0]
                 count += batch.shape[0]
             mean_error = total / count
-        print(f"pretrain stage {stage + 1}/{len(layers)}: reconstruction MSE {mean_error:.5f}",
-              file=sys.stderr)
+        print(
+            f"pretrain stage {stage + 1}/{len(layers)}: reconstruction MSE {mean_error:.5f}", file=sys.stderr
+        )
         run.end_epoch(stage, {"reconstruction_mse": mean_error})
     return run.history

@@ -19,6 +19,7 @@ the diagonal).
   ``-D_x``; loss per sample ``-(z * 1[S_x]).sum()``, trained through the
   estimator's ``surrogate``. Every estimator sees exactly the same objective.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,15 +46,17 @@ class SubsetSequenceObjective(nn.Module):
     def __init__(self, k: int, tau: float):
         super().__init__()
         self.k, self.tau = k, tau
-        self.register_buffer("step_weights", torch.exp(-torch.arange(k, dtype=torch.float64)),
-                             persistent=False)
+        self.register_buffer(
+            "step_weights", torch.exp(-torch.arange(k, dtype=torch.float64)), persistent=False
+        )
 
     def forward(self, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         input_logits = neighbour_logits(squared_distances(x))
         sequence = gumbel_topk(input_logits, self.k, generator=generator)  # [B, k], no gradient
         logits = neighbour_logits(squared_distances(y))
-        scores = logits + sample_gumbel(logits.shape, dtype=logits.dtype, device=logits.device,
-                                        generator=generator)
+        scores = logits + sample_gumbel(
+            logits.shape, dtype=logits.dtype, device=logits.device, generator=generator
+        )
         steps = relaxed_topk_sequence(scores, self.k, self.tau)  # [B, k, B]
         picked = steps.gather(-1, sequence.unsqueeze(-1)).squeeze(-1)  # a_j[s_j], [B, k]
         weights = self.step_weights.to(picked.dtype)

@@ -10,6 +10,7 @@ training) is ``(dataset, dim, seed)``. Each method has one temperature (``tau`` 
 
 Kept free of torch imports so that :mod:`subsetgrad.bench.config` imports it cheaply.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,15 +37,24 @@ def task_methods(task: dict) -> list[str]:
 
 def planned_runs(task: dict, seeds: list[int]) -> list[dict]:
     """Wildcards ``{dataset, dim, init, method, seed}`` of every training run, as strings."""
-    return [{"dataset": dataset, "dim": str(dim), "init": init, "method": method, "seed": str(seed)}
-            for dataset in task["datasets"] for dim in task["dims"] for init in task["inits"]
-            for method in task_methods(task) for seed in task_seeds(task, seeds)]
+    return [
+        {"dataset": dataset, "dim": str(dim), "init": init, "method": method, "seed": str(seed)}
+        for dataset in task["datasets"]
+        for dim in task["dims"]
+        for init in task["inits"]
+        for method in task_methods(task)
+        for seed in task_seeds(task, seeds)
+    ]
 
 
 def planned_references(task: dict, seeds: list[int]) -> list[dict]:
     """Wildcards ``{dataset, dim, seed}`` of every reference run, as strings."""
-    return [{"dataset": dataset, "dim": str(dim), "seed": str(seed)}
-            for dataset in task["datasets"] for dim in task["dims"] for seed in task_seeds(task, seeds)]
+    return [
+        {"dataset": dataset, "dim": str(dim), "seed": str(seed)}
+        for dataset in task["datasets"]
+        for dim in task["dims"]
+        for seed in task_seeds(task, seeds)
+    ]
 
 
 def run_paths(pattern: str, task: dict | None, seeds: list[int], references: bool = False) -> list[str]:
@@ -95,14 +105,20 @@ def tsne_config_problems(config: dict) -> list[str]:
     # neighbours and affinities come from the other points of the same batch
     for key in ("k", "overlap_k"):
         if task[key] > b - 1:
-            problems.append(f"config key 'tasks.tsne.{key}': {key}={task[key]} neighbours cannot "
-                            f"be drawn from the other {b - 1} points of a batch of {b}; choose "
-                            f"{key} <= batch_size - 1")
+            problems.append(
+                f"config key 'tasks.tsne.{key}': {key}={task[key]} neighbours cannot "
+                f"be drawn from the other {b - 1} points of a batch of {b}; choose "
+                f"{key} <= batch_size - 1"
+            )
     if task["perplexity"] > b - 1:
-        problems.append(f"config key 'tasks.tsne.perplexity': {task['perplexity']} exceeds the "
-                        f"{b - 1} neighbours in a batch of {b}; choose perplexity <= batch_size - 1")
+        problems.append(
+            f"config key 'tasks.tsne.perplexity': {task['perplexity']} exceeds the "
+            f"{b - 1} neighbours in a batch of {b}; choose perplexity <= batch_size - 1"
+        )
     missing = [d for d in task["datasets"] if d not in task["networks"]]
     if missing:
-        problems.append(f"config key 'tasks.tsne.networks': no hidden-layer sizes for dataset(s) "
-                        f"{', '.join(missing)}; add e.g. `{missing[0]}: [500, 500, 2000]`")
+        problems.append(
+            f"config key 'tasks.tsne.networks': no hidden-layer sizes for dataset(s) "
+            f"{', '.join(missing)}; add e.g. `{missing[0]}: [500, 500, 2000]`"
+        )
     return problems

@@ -14,6 +14,7 @@ of the epoch whose mean training loss (the mean of its batch losses, computed
 while the weights moved) is strictly lowest so far, so the first of equal minima
 wins.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,20 +63,24 @@ def check_training_data(data: Dataset, dataset: str, task: dict) -> None:
     """Fail before training when the train split cannot fill one batch or test is too small."""
     n_train = data.x("train").shape[0] + data.x("val").shape[0]
     if n_train < task["batch_size"]:
-        raise ValueError(f"dataset {dataset!r} has {n_train} training points but "
-                         f"tasks.tsne.batch_size is {task['batch_size']}; lower batch_size")
+        raise ValueError(
+            f"dataset {dataset!r} has {n_train} training points but "
+            f"tasks.tsne.batch_size is {task['batch_size']}; lower batch_size"
+        )
     n_test = data.x("test").shape[0]
     if n_test <= 2 * 12:
-        raise ValueError(f"dataset {dataset!r} has {n_test} test points; trustworthiness T(12) "
-                         f"needs more than 24")
+        raise ValueError(
+            f"dataset {dataset!r} has {n_test} test points; trustworthiness T(12) needs more than 24"
+        )
 
 
 def _seconds_of(history: list[dict]) -> float:
     return float(sum(h.get("seconds", 0.0) for h in history))
 
 
-def pretrain(data: Dataset, dataset: str, task: dict, dim: int, seed: int, device: torch.device,
-             checkpoint_path) -> tuple[dict, list[dict]]:
+def pretrain(
+    data: Dataset, dataset: str, task: dict, dim: int, seed: int, device: torch.device, checkpoint_path
+) -> tuple[dict, list[dict]]:
     """Greedy layer-wise autoencoder pretraining of the run's network.
 
     Returns ``(state_dict on CPU, per-layer history)``. The network is initialised
@@ -87,11 +92,17 @@ def pretrain(data: Dataset, dataset: str, task: dict, dim: int, seed: int, devic
     net = build_network(x.shape[1], task["networks"][dataset], dim).to(device)
     generator = torch.Generator().manual_seed(seed)
     history = pretrain_autoencoder(
-        net, x, epochs=task["pretrain_epochs"], batch_size=task["batch_size"],
-        lr=task["pretrain_lr"], generator=generator,
-        checkpoint_path=checkpoint_path, rmsprop_rho=float(task["pretrain_rmsprop_rho"]),
+        net,
+        x,
+        epochs=task["pretrain_epochs"],
+        batch_size=task["batch_size"],
+        lr=task["pretrain_lr"],
+        generator=generator,
+        checkpoint_path=checkpoint_path,
+        rmsprop_rho=float(task["pretrain_rmsprop_rho"]),
         rmsprop_eps=float(task["pretrain_rmsprop_eps"]),
-        context={"task": TASK, "stage": "pretrain", "dataset": dataset, "d": dim, "seed": seed})
+        context={"task": TASK, "stage": "pretrain", "dataset": dataset, "d": dim, "seed": seed},
+    )
     return {k: v.detach().cpu() for k, v in net.state_dict().items()}, history
 
 
@@ -140,23 +151,50 @@ class RunResult:
 def run_metrics(train_embedding, test_embedding, data: Dataset) -> dict[str, float]:
     """The metrics of a run's embeddings: 1-NN error fit on every training point (train and
     val), trustworthiness on the test split."""
-    return embedding_metrics(train_embedding, training_labels(data), features(data, "test"),
-                             test_embedding, data.y("test"))
+    return embedding_metrics(
+        train_embedding, training_labels(data), features(data, "test"), test_embedding, data.y("test")
+    )
 
 
-def metric_rows(values: dict[str, float], *, dataset: str, dim: int, init: str, method: str,
-                tau: float | None, k: int | None, seed: int, wall_time_s: float,
-                epochs: int | None) -> list[dict]:
-    common = {"task": TASK, "dataset": dataset_label(dataset, dim, init), "estimator": method,
-              "tau": float("nan") if tau is None else float(tau),
-              "k": float("nan") if k is None else k, "seed": seed,
-              "wall_time_s": wall_time_s, "epochs": float("nan") if epochs is None else epochs}
+def metric_rows(
+    values: dict[str, float],
+    *,
+    dataset: str,
+    dim: int,
+    init: str,
+    method: str,
+    tau: float | None,
+    k: int | None,
+    seed: int,
+    wall_time_s: float,
+    epochs: int | None,
+) -> list[dict]:
+    common = {
+        "task": TASK,
+        "dataset": dataset_label(dataset, dim, init),
+        "estimator": method,
+        "tau": float("nan") if tau is None else float(tau),
+        "k": float("nan") if k is None else k,
+        "seed": seed,
+        "wall_time_s": wall_time_s,
+        "epochs": float("nan") if epochs is None else epochs,
+    }
     return [{**common, "metric": name, "value": float(value)} for name, value in values.items()]
 
 
-def train_run(data: Dataset, dataset: str, task: dict, *, method: str, dim: int, init: str,
-              seed: int, device: torch.device, checkpoint_path,
-              pretrained_state: dict | None = None) -> RunResult:
+def train_run(
+    data: Dataset,
+    dataset: str,
+    task: dict,
+    *,
+    method: str,
+    dim: int,
+    init: str,
+    seed: int,
+    device: torch.device,
+    checkpoint_path,
+    pretrained_state: dict | None = None,
+) -> RunResult:
     """Train the network of ``dataset`` with ``method`` and evaluate it on the test split.
 
     The returned history marks the evaluated epoch (``selected``; see ``checkpoint``
@@ -178,18 +216,15 @@ def train_run(data: Dataset, dataset: str, task: dict, *, method: str, dim: int,
     objective = make_objective(method, task).to(device)
     # Keras' Adam adds its eps (default 1e-7) to sqrt(v_t) before the bias correction,
     # torch's after it; with eps this small the two agree to within rounding.
-    optimizer = torch.optim.Adam(net.parameters(), lr=task["lr"],
-                                 eps=float(task["adam_eps"]))
+    optimizer = torch.optim.Adam(net.parameters(), lr=task["lr"], eps=float(task["adam_eps"]))
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator(device=device).manual_seed(seed + 1)
-    context = {"task": TASK, "dataset": dataset, "d": dim, "init": init, "method": method,
-               "seed": seed}
+    context = {"task": TASK, "dataset": dataset, "d": dim, "init": init, "method": method, "seed": seed}
     stateful = {"net": net, "optimizer": optimizer, "objective": objective}
     lowest = LowestLossWeights(net) if task["checkpoint"] == "lowest_train_loss" else None
     if lowest is not None:
         stateful["lowest_loss_weights"] = lowest
-    run = TrainingRun(checkpoint_path, stateful, {"shuffle": shuffle, "noise": noise},
-                      context=context)
+    run = TrainingRun(checkpoint_path, stateful, {"shuffle": shuffle, "noise": noise}, context=context)
     run.resume()
     n, batch = x_train.shape[0], task["batch_size"]
     steps = n // batch  # the incomplete last batch is dropped; shuffling changes it every epoch
@@ -198,7 +233,7 @@ def train_run(data: Dataset, dataset: str, task: dict, *, method: str, dim: int,
         order = torch.randperm(n, generator=shuffle).to(device)
         total = 0.0
         for step in range(steps):
-            xb = x_train[order[step * batch:(step + 1) * batch]]
+            xb = x_train[order[step * batch : (step + 1) * batch]]
             loss = objective(xb, net(xb), noise)
             run.check_finite(loss, epoch, step)
             optimizer.zero_grad(set_to_none=True)
@@ -217,10 +252,18 @@ def train_run(data: Dataset, dataset: str, task: dict, *, method: str, dim: int,
     test_embedding = embed(net, features(data, "test"), device)
     values = run_metrics(train_embedding, test_embedding, data)
     wall = _seconds_of(run.history) + time.perf_counter() - start
-    rows = metric_rows(values, dataset=dataset, dim=dim, init=init, method=method,
-                       tau=method_tau(method, task),
-                       k=method_k(method, task), seed=seed, wall_time_s=wall,
-                       epochs=task["epochs"])
+    rows = metric_rows(
+        values,
+        dataset=dataset,
+        dim=dim,
+        init=init,
+        method=method,
+        tau=method_tau(method, task),
+        k=method_k(method, task),
+        seed=seed,
+        wall_time_s=wall,
+        epochs=task["epochs"],
+    )
     return RunResult(train_embedding, test_embedding, history, rows, wall, selected)
 
 
@@ -233,8 +276,18 @@ def reference_runs(data: Dataset, dataset: str, dim: int, seed: int) -> dict[str
         train_embedding, test_embedding = project(x_train, x_test, dim, seed)
         values = run_metrics(train_embedding, test_embedding, data)
         wall = time.perf_counter() - start
-        rows = metric_rows(values, dataset=dataset, dim=dim, init="scratch", method=name, tau=None,
-                           k=None, seed=seed, wall_time_s=wall, epochs=None)
+        rows = metric_rows(
+            values,
+            dataset=dataset,
+            dim=dim,
+            init="scratch",
+            method=name,
+            tau=None,
+            k=None,
+            seed=seed,
+            wall_time_s=wall,
+            epochs=None,
+        )
         out[name] = RunResult(train_embedding, test_embedding, [], rows, wall)
     return out
 
@@ -245,6 +298,10 @@ def save_embedding(path, result: RunResult, data: Dataset) -> None:
 
     with atomic_path(Path(path)) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, train=result.train_embedding.astype(np.float32),
-                                test=result.test_embedding.astype(np.float32),
-                                y_train=training_labels(data), y_test=data.y("test"))
+            np.savez_compressed(
+                handle,
+                train=result.train_embedding.astype(np.float32),
+                test=result.test_embedding.astype(np.float32),
+                y_train=training_labels(data),
+                y_test=data.y("test"),
+            )
