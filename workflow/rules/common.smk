@@ -38,6 +38,10 @@ from subsetgrad.bench.data.download import locate_raw_file
 
 DATA = config["data_dir"]
 RAW_FILES = raw_file_table()  # (source folder, official name) -> RawFile, from the registry
+# "<source>/<official name>" of every raw file not on disk yet: the only ones with a download rule
+MISSING_RAW_FILES = {
+    f"{source}/{name}" for source, name in RAW_FILES if not Path(DATA, "raw", source, name).exists()
+}
 BYO_DATASETS = config.get("datasets") or {}  # bring-your-own entries of the config
 
 
@@ -80,7 +84,7 @@ def dataset_raw_dir(dataset):
 
 def raw_file(wildcards):
     """The pinned RawFile behind a path <data_dir>/raw/<source>/<filename>."""
-    key = (wildcards.source, wildcards.filename)
+    key = tuple(wildcards.raw.split("/", 1))
     if key not in RAW_FILES:
         raise ValueError(f"{DATA}/raw/{key[0]}/{key[1]} is not a raw file of any builtin dataset")
     return RAW_FILES[key]

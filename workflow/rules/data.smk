@@ -6,16 +6,18 @@
 # A raw file with a content manifest (the IMDB archive) may instead be present in another form
 # in the same folder (an extracted folder, a repacked archive): the prepare rule then reads that
 # and no download is planned; it is verified file by file when the dataset is prepared.
+# Only raw files absent at parse time have a producing rule: a file that is present (a download
+# or a manual copy) is a source file, so a change of this rule's code or of Snakemake's records
+# never plans a new download of it (offline machines included).
 rule download_raw_file:
     output:
-        f"{DATA}/raw/{{source}}/{{filename}}",
+        f"{DATA}/raw/{{raw}}",
     log:
-        f"{DATA}/logs/download_{{source}}_{{filename}}.log",
+        f"{DATA}/logs/download/{{raw}}.log",
     benchmark:
-        f"{DATA}/benchmarks/download_{{source}}_{{filename}}.tsv"
+        f"{DATA}/benchmarks/download/{{raw}}.tsv"
     wildcard_constraints:
-        source=_alternatives({source for source, _ in RAW_FILES}),
-        filename=_alternatives({name for _, name in RAW_FILES}),
+        raw=_alternatives(MISSING_RAW_FILES) if MISSING_RAW_FILES else "(?!)",
     # Retries (3 per mirror, with back-off) happen inside the download, so that a file
     # that cannot be fetched at all (offline, no public URL) fails at once.
     localrule: True

@@ -8,7 +8,7 @@ from subsetgrad.bench.data import DataError, RawFile, download_raw_file
 
 params = snakemake.params  # noqa: F821
 raw_file = RawFile(
-    snakemake.wildcards.filename,
+    snakemake.wildcards.raw.split("/", 1)[1],
     tuple(params.urls),
     params.algorithm,  # noqa: F821
     params.checksum,
