@@ -78,3 +78,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+def resolved_profile(name: str) -> dict:
+    """config/<name>.yaml merged over config/config.yaml, as Snakemake's --configfile merges it."""
+    import yaml
+
+    def merge(base, over):
+        for key, value in over.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                merge(base[key], value)
+            else:
+                base[key] = value
+        return base
+
+    default = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    return merge(default, yaml.safe_load((REPO / f"config/{name}.yaml").read_text()))

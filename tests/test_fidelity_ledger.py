@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import resolved_profile
 
 REPO = Path(__file__).resolve().parents[1]
 LEDGER = REPO / "docs/fidelity.md"
@@ -19,18 +20,8 @@ QUOTED = re.compile(
 )
 
 
-def _merge(base, over):
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
 def paper_config() -> dict:
-    default = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    return _merge(default, yaml.safe_load((REPO / "config/paper.yaml").read_text()))
+    return resolved_profile("paper")
 
 
 def ledger_rows() -> list[list[str]]:

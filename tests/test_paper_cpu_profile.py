@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import resolved_profile
 
 from subsetgrad.bench.config import validate_config
 
@@ -33,20 +33,6 @@ BUDGET = [
 SUBSETS = [r"tasks\.\w+\.datasets", r"tasks\.\w+\.estimators", r"tasks\.\w+\.temperatures"]
 
 
-def _merge(base, over):
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
-def resolved(name: str) -> dict:
-    default = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    return _merge(default, yaml.safe_load((REPO / f"config/{name}.yaml").read_text()))
-
-
 def flatten(node, prefix=""):
     if isinstance(node, dict) and node:
         for key, value in node.items():
@@ -66,12 +52,12 @@ def _runs_dataset(config, path):
 
 
 def test_the_cpu_profile_is_valid():
-    validate_config(resolved("paper_cpu"), REPO / "workflow/schemas/config.schema.yaml")
+    validate_config(resolved_profile("paper_cpu"), REPO / "workflow/schemas/config.schema.yaml")
 
 
 def test_the_cpu_profile_departs_from_the_paper_profile_only_in_its_budget():
-    paper, cpu = dict(flatten(resolved("paper"))), dict(flatten(resolved("paper_cpu")))
-    cpu_config = resolved("paper_cpu")
+    paper, cpu = dict(flatten(resolved_profile("paper"))), dict(flatten(resolved_profile("paper_cpu")))
+    cpu_config = resolved_profile("paper_cpu")
     problems = []
     for path in sorted(set(paper) | set(cpu)):
         if _matches(BUDGET, path) or not _runs_dataset(cpu_config, path):
@@ -92,12 +78,12 @@ def test_the_cpu_profile_departs_from_the_paper_profile_only_in_its_budget():
     "dataset", ["mnist", "fashion_mnist", "imdb_word", "imdb_sentence", "newsgroups20_w100"]
 )
 def test_the_cpu_profile_runs_every_full_dataset(dataset):
-    config = resolved("paper_cpu")
+    config = resolved_profile("paper_cpu")
     assert any(dataset in task.get("datasets", []) for task in config["tasks"].values())
 
 
 def test_the_cpu_profile_evaluates_on_the_full_test_sets():
-    config = resolved("paper_cpu")
+    config = resolved_profile("paper_cpu")
     for dataset, settings in config["tasks"]["l2x"]["settings"].items():
         if dataset in config["tasks"]["l2x"]["datasets"]:
             assert settings["train_samples"] is None and settings["test_samples"] is None

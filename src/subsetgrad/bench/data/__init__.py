@@ -16,7 +16,7 @@ config's ``datasets:`` key are prepared by :func:`prepare_byo`.
 from subsetgrad.bench.data.core import (DATASETS, SPLITS, DataError, Dataset, DatasetSpec, RawFile, load_dataset, prepare_dataset,
                    register_dataset, save_dataset, split_by_sizes, stratified_split, take_splits)
 from subsetgrad.bench.data import embedded  # noqa: F401  (registers the embedded datasets)
-from subsetgrad.bench.data import l2x_synthetic  # noqa: F401  (registers the L2X synthetic datasets: issue 4)
+from subsetgrad.bench.data import l2x_synthetic  # noqa: F401  (registers the L2X synthetic datasets)
 from subsetgrad.bench.data import cifar, imdb, mnist, newsgroups  # noqa: F401  (register the downloaded datasets)
 from subsetgrad.bench.data.byo import prepare_byo, read_npz, validate_arrays
 from subsetgrad.bench.data.download import (ChecksumError, MissingRawFileError, download_raw_file, file_checksum, raw_file_table,
