@@ -11,6 +11,9 @@ float32 or float64):
 * :func:`relaxed_topk`, :func:`relaxed_topk_sequence`: the paper's relaxation;
 * :func:`make_estimator`: every gradient estimator behind one interface;
   :func:`estimator_class` and :func:`takes_temperature` look one up by name;
+* :func:`register_estimator`, :func:`load_estimator_class`: estimators defined outside
+  the package (also found through the ``subsetgrad.estimators`` entry-point group);
+* :func:`subsetgrad.testing.check_estimator`: the conformance checks every estimator passes;
 * :func:`set_validation`, :func:`validation`: switch the value checks of input tensors
   off (for GPU training loops: they synchronise with the host).
 
@@ -36,6 +39,7 @@ from ._estimator_base import (
 from .cb import cb_log_normalizer, cb_log_prob, cb_marginals, cb_sample, cb_subset_probs
 from .exact import MAX_SUBSETS, subset_probs
 from .gumbel import gumbel_topk, indices_to_khot, pl_log_prob, sample_gumbel, topk_khot
+from .plugins import PluginError, load_estimator_class, register_estimator
 from .relaxed import relaxed_topk, relaxed_topk_sequence
 
 __version__ = "0.1.0"
@@ -45,6 +49,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "Estimator",
     "MAX_SUBSETS",
+    "PluginError",
     "SubsetSample",
     "available_estimators",
     "cb_log_normalizer",
@@ -55,9 +60,11 @@ __all__ = [
     "estimator_class",
     "gumbel_topk",
     "indices_to_khot",
+    "load_estimator_class",
     "make_estimator",
     "pl_log_prob",
     "register",
+    "register_estimator",
     "relaxed_topk",
     "relaxed_topk_sequence",
     "sample_gumbel",

@@ -32,13 +32,30 @@ def register(name: str) -> Callable[[type[Estimator]], type[Estimator]]:
     return deco
 
 
+_ENTRY_POINTS_LOADED = False
+
+
+def _load_entry_points_once() -> None:
+    """Estimators of installed packages join the registry the first time it is consulted
+    (after the builtins, which ``subsetgrad/__init__`` registers at import)."""
+    global _ENTRY_POINTS_LOADED
+    if not _ENTRY_POINTS_LOADED:
+        _ENTRY_POINTS_LOADED = True
+        from .plugins import load_entry_points
+
+        load_entry_points()
+
+
 def available_estimators() -> list[str]:
-    """Names accepted by :func:`make_estimator`."""
+    """Names accepted by :func:`make_estimator`, sorted: the builtins and the plug-ins
+    (:mod:`subsetgrad.plugins`) registered or installed as entry points."""
+    _load_entry_points_once()
     return sorted(_REGISTRY)
 
 
 def estimator_class(name: str) -> type[Estimator]:
     """The class registered as ``name`` (its ``target``, ``biased`` and ``option_names``)."""
+    _load_entry_points_once()
     if name not in _REGISTRY:
         raise ValueError(f"unknown estimator {name!r}; choose one of {', '.join(available_estimators())}")
     return _REGISTRY[name]

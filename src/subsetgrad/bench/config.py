@@ -7,6 +7,9 @@ definitions as ``../config.schema.yaml#/$defs/...``). Estimator names are not
 repeated in the schema: ``$defs.estimator`` is filled from the registry of
 :func:`subsetgrad.make_estimator`, so a new estimator is valid config at once.
 
+Plug-in estimators (top-level ``estimators:``, :mod:`subsetgrad.bench.plugins`) are
+imported and registered first, so the schema and every check know their names.
+
 Checks the schema cannot express (for example ``k`` against the number of
 items of a dataset) are listed in :data:`SEMANTIC_CHECKS`, their one registry.
 """
@@ -21,7 +24,7 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from subsetgrad.bench import config_checks
+from subsetgrad.bench import config_checks, plugins
 from subsetgrad.bench.config_checks import config_key
 from subsetgrad.bench.data import config_checks as data_config_checks
 from subsetgrad.bench.experiments import study
@@ -105,10 +108,14 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     """Raise :class:`ConfigError` naming every invalid key; return ``config`` unchanged."""
     if not isinstance(config, dict):
         raise ConfigError(f"the config must be a mapping of keys to values, got {type(config).__name__}")
+    plugin_problems = plugins.register_config_estimators(config)
     schema, registry = load_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema, registry=registry)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    problems = [_describe(e) for e in errors]
+    if plugin_problems:  # a declared plug-in that failed is reported once, not again as unknown
+        declared = set(config.get("estimators") or {})
+        errors = [e for e in errors if not (e.validator == "enum" and e.instance in declared)]
+    problems = plugin_problems + [_describe(e) for e in errors]
     if not problems:
         for check in SEMANTIC_CHECKS:
             problems.extend(check(config))

@@ -3,6 +3,9 @@
 Snakemake runs each script in its own process; without this, warnings, progress and
 tracebacks would interleave on the terminal of the whole run instead of landing in
 ``results/<profile>/logs/``, where a failed job's message is looked for.
+
+Every workflow script calls :func:`redirect_to_log` first, so it is also where a job makes
+the config's plug-in estimators known in its own process (:mod:`subsetgrad.bench.plugins`).
 """
 
 import logging
@@ -11,10 +14,19 @@ import sys
 
 def redirect_to_log(snakemake) -> None:
     """Redirect stdout, stderr and the ``logging`` records (the library's included) to the
-    first log file of the job, line-buffered so that a killed job keeps what it wrote."""
-    if not snakemake.log:
-        return
-    handle = open(snakemake.log[0], "w", buffering=1)
+    first log file of the job, line-buffered so that a killed job keeps what it wrote; then
+    register the config's plug-in estimators in this process."""
+    if snakemake.log:
+        _redirect(snakemake.log[0])
+    from subsetgrad.bench.plugins import register_config_estimators
+
+    problems = register_config_estimators(snakemake.config)
+    if problems:  # validated before the run; a module edited since then fails here
+        raise RuntimeError("plug-in estimators of the config:\n" + "\n".join(problems))
+
+
+def _redirect(path) -> None:
+    handle = open(path, "w", buffering=1)
     sys.stdout = sys.stderr = handle
     logging.basicConfig(
         stream=handle, level=logging.INFO, force=True, format="%(asctime)s %(name)s %(levelname)s %(message)s"

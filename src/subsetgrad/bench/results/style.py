@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from subsetgrad.estimators import available_estimators  # noqa: E402
+from subsetgrad.plugins import builtin_estimators  # noqa: E402
 from subsetgrad.bench.io import save_figure  # noqa: E402
 
 #: Width of one facet, in inches; figures grow with their number of facets.
@@ -25,9 +26,11 @@ def apply_style() -> None:
 
 
 def estimator_colors(names=()) -> dict[str, tuple]:
-    """A colour per estimator: registered estimators in registry order, then any others
-    (baselines, methods) in sorted order, so colours never depend on which runs exist."""
-    ordered = list(available_estimators())
+    """A colour per estimator: the builtin estimators in registry order, then plug-in
+    estimators, then any others (baselines, methods) in sorted order, so colours never
+    depend on which runs exist and a plug-in never shifts a builtin's colour."""
+    ordered = builtin_estimators()
+    ordered += sorted(set(available_estimators()) - set(ordered))
     ordered += sorted(set(map(str, names)) - set(ordered))
     palette = sns.color_palette("tab10" if len(ordered) <= 10 else "tab20", len(ordered))
     return dict(zip(ordered, palette))
