@@ -104,11 +104,15 @@ def _check_num_samples(value: object, minimum: int = 1) -> int:
 
 
 class Estimator(nn.Module):
-    """Base class. Subclasses set ``target``, ``biased`` and ``option_names``."""
+    """Base class. Subclasses set ``target``, ``biased`` and ``option_names``, and
+    ``approximate_target`` where the forward sample only approximates the ``target``
+    family (:func:`subsetgrad.testing.check_estimator` then measures the distance instead
+    of testing it)."""
 
     name: ClassVar[str] = ""
     target: ClassVar[str] = "pl_wor"
     biased: ClassVar[bool] = True
+    approximate_target: ClassVar[bool] = False
     option_names: ClassVar[tuple[str, ...]] = ("num_samples",)
 
     def __init__(self, k: int, num_samples: int = 1):

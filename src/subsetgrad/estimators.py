@@ -95,6 +95,7 @@ class ConcreteMax(_Tempered):
     """
 
     biased = True
+    approximate_target = True
 
     def sample(self, logits, generator=None):
         w = self._expand(logits)

@@ -124,6 +124,7 @@ class ImplicitMLE(Estimator):
 
     target = "cb"
     biased = True
+    approximate_target = True  # perturb-and-MAP is not an exact CB sampler
     option_names = ("lambda_", "tau", "num_samples")
     #: The option the estimator study sweeps as this estimator's temperature.
     temperature_option: ClassVar[str] = "lambda_"

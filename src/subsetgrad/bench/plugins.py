@@ -24,10 +24,19 @@ from __future__ import annotations
 
 import re
 
-from subsetgrad.plugins import ENTRY_POINT_PROBLEMS, PluginError, load_estimator_class, register_estimator
+from subsetgrad import plugins
+from subsetgrad.plugins import PluginError, load_estimator_class, register_estimator
 
 #: Row names the tasks give their non-estimator references; an estimator may not take one.
-RESERVED_NAMES = ("raw_pixels", "pca", "random_projection", "subset_sequence", "ptsne")
+RESERVED_NAMES = (
+    "raw_pixels",
+    "pca",
+    "random_projection",
+    "random_selection",
+    "true_features",
+    "subset_sequence",
+    "ptsne",
+)
 _RESERVED_PATTERN = re.compile(r"^pca\d+$")
 # The schema's forms of a name and an import path (workflow/schemas/config.schema.yaml);
 # an entry that breaks them is reported by the schema alone.
@@ -64,7 +73,7 @@ def register_config_estimators(config: dict) -> list[str]:
     named = _names_in_tasks(config)
     problems += [
         f"estimator {name!r} (an installed entry point) could not be loaded: {why}"
-        for name, why in sorted(ENTRY_POINT_PROBLEMS.items())
+        for name, why in sorted(plugins.ENTRY_POINT_PROBLEMS.items())
         if name in named and name not in declared
     ]
     return problems

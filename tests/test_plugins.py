@@ -1,0 +1,199 @@
+"""Estimators defined outside the package: registration, entry points, and a run of the
+test profile's tasks with an estimator that lives in a temporary folder."""
+
+import importlib.util
+import sys
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import run_snakemake
+
+import subsetgrad
+from subsetgrad import PluginError, make_estimator, register_estimator
+from subsetgrad import _estimator_base as registry
+from subsetgrad.bench.results.style import estimator_colors
+from subsetgrad.plugins import builtin_estimators, load_entry_points
+
+#: A module that no folder of the repository holds: the estimator of the workflow run.
+OUTSIDE_MODULE = '''
+import torch
+from subsetgrad import Estimator, SubsetSample, relaxed_topk
+from subsetgrad.gumbel import sample_gumbel
+
+
+class NoisySoftTopK(Estimator):
+    """The relaxed top-k of Gumbel-perturbed logits, written outside the package."""
+
+    target = "pl_wor"
+    biased = True
+    option_names = ("tau", "num_samples")
+
+    def __init__(self, k, tau=1.0, num_samples=1):
+        super().__init__(k, num_samples)
+        self.tau = float(tau)
+
+    def sample(self, logits, generator=None):
+        w = self._expand(logits)
+        noise = sample_gumbel(w.shape, dtype=w.dtype, device=w.device, generator=generator)
+        return SubsetSample(khot=relaxed_topk(w + noise, self.k, self.tau))
+'''
+
+
+@pytest.fixture
+def outside_module(tmp_path, monkeypatch):
+    """``outside_estimators`` in a fresh folder; the registry is restored afterwards."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "outside_estimators.py").write_text(OUTSIDE_MODULE)
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield folder
+    sys.modules.pop("outside_estimators", None)
+
+
+def test_a_registered_class_is_made_like_a_builtin(outside_module):
+    cls = subsetgrad.load_estimator_class("outside_estimators:NoisySoftTopK", outside_module)
+    register_estimator("noisy_soft", cls, {"num_samples": 2})
+    assert "noisy_soft" in subsetgrad.available_estimators()
+    assert subsetgrad.takes_temperature("noisy_soft")
+    estimator = make_estimator("noisy_soft", 2, tau=0.5)
+    assert isinstance(estimator, cls) and estimator.num_samples == 2 and estimator.tau == 0.5
+    assert estimator.sample(torch.randn(3, 5)).khot.shape == (2, 3, 5)
+    assert not hasattr(cls, "plugin_source"), "the user's own class is left untouched"
+    with pytest.raises(ValueError, match="does not take option"):
+        make_estimator("noisy_soft", 2, num_samples=3)  # fixed by the registration
+
+
+def test_a_fixed_temperature_makes_it_run_once(outside_module):
+    cls = subsetgrad.load_estimator_class("outside_estimators:NoisySoftTopK", outside_module)
+    register_estimator("noisy_soft_fixed", cls, {"tau": 0.5})
+    assert not subsetgrad.takes_temperature("noisy_soft_fixed")
+    assert make_estimator("noisy_soft_fixed", 2).tau == 0.5
+
+
+def test_a_plugin_never_shifts_a_builtin_colour(outside_module):
+    before = estimator_colors()
+    cls = subsetgrad.load_estimator_class("outside_estimators:NoisySoftTopK", outside_module)
+    register_estimator("aaa_first_in_sorted_order", cls)
+    after = estimator_colors()
+    assert all(after[name] == colour for name, colour in before.items())
+    assert "aaa_first_in_sorted_order" in after
+
+
+@pytest.mark.parametrize(
+    ("name", "cls", "options", "message"),
+    [
+        ("relaxed", subsetgrad.estimators.RelaxedSubset, {}, "is a builtin estimator"),
+        ("Bad-Name", subsetgrad.estimators.RelaxedSubset, {}, "must be a lower-case identifier"),
+        ("mine", dict, {}, "neither a subclass of subsetgrad.Estimator nor a torch.nn.Module"),
+        ("mine", subsetgrad.Estimator, {}, "does not implement sample"),
+        (
+            "mine",
+            subsetgrad.estimators.RelaxedSubset,
+            {"temperature": 1},
+            "does not take option(s) temperature",
+        ),
+        ("mine", subsetgrad.estimators.RelaxedSubset, {"tau": -1.0}, "raised ValueError: tau must be"),
+    ],
+)
+def test_a_bad_registration_says_why(monkeypatch, name, cls, options, message):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    with pytest.raises(PluginError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        register_estimator(name, cls, options)
+
+
+def test_a_module_satisfying_the_protocol_is_accepted(monkeypatch):
+    """Not a subclass of Estimator: any nn.Module with the protocol's methods and attributes."""
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    class Protocol(torch.nn.Module):
+        target, biased, option_names = "pl_wor", False, ()
+
+        def __init__(self, k):
+            super().__init__()
+            self.k = k
+
+        def sample(self, logits, generator=None):
+            return subsetgrad.SubsetSample(khot=subsetgrad.topk_khot(logits, self.k))
+
+        def surrogate(self, sample, loss):
+            return loss.mean()
+
+    register_estimator("protocol_only", Protocol)
+    assert make_estimator("protocol_only", 2).sample(torch.randn(4)).khot.sum() == 2
+
+    class WrongFamily(Protocol):
+        target = "bernoulli"
+
+    with pytest.raises(PluginError, match="declare the k-subset family"):
+        register_estimator("wrong_family", WrongFamily)
+
+
+def test_installed_entry_points_join_the_registry(outside_module, tmp_path, monkeypatch):
+    """A distribution's metadata on sys.path, as `pip install` leaves it: one good entry
+    point, one that shadows a builtin, one that cannot be imported."""
+    info = outside_module / "outside_estimators-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: outside-estimators\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[subsetgrad.estimators]\n"
+        "outside_soft = outside_estimators:NoisySoftTopK\n"
+        "relaxed = outside_estimators:NoisySoftTopK\n"
+        "broken_one = no_such_module_anywhere:Thing\n"
+    )
+    sys.path.insert(0, str(outside_module))
+    monkeypatch.setattr("subsetgrad.plugins.ENTRY_POINT_PROBLEMS", {})
+    load_entry_points()
+    from subsetgrad import plugins
+
+    assert "outside_soft" in subsetgrad.available_estimators()
+    assert subsetgrad.estimator_class("relaxed") is subsetgrad.estimators.RelaxedSubset
+    assert "builtin" in plugins.ENTRY_POINT_PROBLEMS["relaxed"]
+    assert "cannot import module 'no_such_module_anywhere'" in plugins.ENTRY_POINT_PROBLEMS["broken_one"]
+    assert "outside_soft" not in builtin_estimators()
+
+
+@pytest.mark.slow
+def test_an_outside_estimator_runs_through_every_task_from_config_alone(tmp_path):
+    """The test profile with an estimator the repository does not hold: kNN, L2X, t-SNE and
+    the study run it, and it has rows in metrics.csv, the tables and the report."""
+    from conftest import copy_workflow
+
+    workflow = copy_workflow(tmp_path / "wf")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "outside_estimators.py").write_text(OUTSIDE_MODULE)
+    name = "outside_soft"
+    overlay = {
+        "profile": "plugin",
+        "estimators": {name: {"import": "outside_estimators:NoisySoftTopK", "path": str(outside)}},
+        "tasks": {
+            "synthetic": {"num_samples": 200, "temperatures": [1]},
+            "l2x": {"estimators": [name]},
+            "knn": {"estimators": [name], "epochs": 1},
+            "tsne": {"estimators": [name], "methods": [], "inits": ["scratch"], "epochs": 1},
+            "study": {"estimators": [name], "num_gradients": 50},
+        },
+    }
+    (workflow / "plugin.yaml").write_text(yaml.safe_dump(overlay))
+    assert importlib.util.find_spec("outside_estimators") is None  # not importable from here
+    # the metrics and the tables with the report section (results.md), not the figures
+    result = run_snakemake(
+        workflow,
+        "results/plugin/results.md",
+        "--cores",
+        "2",
+        "--configfile",
+        "config/test.yaml",
+        "plugin.yaml",
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    out = workflow / "results/plugin"
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert set(metrics[metrics.estimator == name].task) >= {"knn", "l2x", "tsne", "study"}
+    for table in ("knn_accuracy", "l2x_median_rank", "tsne_quality", "study_bias"):
+        assert name in (out / f"tables/{table}.md").read_text(), table
+    assert name in (out / "results.md").read_text()
