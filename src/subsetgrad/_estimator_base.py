@@ -32,18 +32,15 @@ def register(name: str) -> Callable[[type[Estimator]], type[Estimator]]:
     return deco
 
 
-_ENTRY_POINTS_LOADED = False
+#: Loaders run once, the first time the registry is consulted, after the builtins are
+#: registered: :mod:`subsetgrad.plugins` adds the one that registers the estimators of
+#: installed packages (entry points), so that this module imports no other.
+_PENDING_LOADERS: list[Callable[[], None]] = []
 
 
 def _load_entry_points_once() -> None:
-    """Estimators of installed packages join the registry the first time it is consulted
-    (after the builtins, which ``subsetgrad/__init__`` registers at import)."""
-    global _ENTRY_POINTS_LOADED
-    if not _ENTRY_POINTS_LOADED:
-        _ENTRY_POINTS_LOADED = True
-        from .plugins import load_entry_points
-
-        load_entry_points()
+    while _PENDING_LOADERS:
+        _PENDING_LOADERS.pop(0)()
 
 
 def available_estimators() -> list[str]:

@@ -209,6 +209,8 @@ def load_entry_points() -> None:
             _log.warning("entry point %s ignored: %s", point.name, err)
 
 
+base._PENDING_LOADERS.append(load_entry_points)
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ENTRY_POINT_PROBLEMS",
