@@ -156,8 +156,9 @@ class _Subject:
             ) from err
 
     def sample_counts(self) -> list[int | None]:
-        """``num_samples`` values to try: 1 where the estimator accepts it, and 3."""
-        if "num_samples" not in self.option_names and self.instance is None:
+        """``num_samples`` values to try: 1 where the class accepts it, and 3; an instance
+        is tried as configured (``None``: leave ``num_samples`` as it is)."""
+        if self.instance is not None or "num_samples" not in self.option_names:
             return [None]
         counts = []
         for m in (1, 3):
@@ -228,8 +229,14 @@ def _check_sample(check: str, estimator, sample, logits: Tensor, k: int) -> None
 
 
 def _upstream(n: int, dtype, device, seed: int) -> nn.Linear:
-    torch.manual_seed(seed)
-    return nn.Linear(4, n).to(dtype=dtype, device=device)
+    """A linear layer producing the logits, initialised from ``seed`` (the global random
+    state is left alone)."""
+    layer = nn.Linear(4, n, dtype=dtype, device=device)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in layer.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=torch.float64))
+    return layer
 
 
 def _step(subject: _Subject, estimator, logits_fn, inputs: Tensor, layer: nn.Module, generator):
@@ -438,8 +445,9 @@ def check_estimator(
     :class:`EstimatorCheckError` at the first that fails, else return an
     :class:`EstimatorReport` of what was measured.
 
-    ``estimator``: a class (built as ``cls(k, **options)``) or an instance (deep-copied for
-    each check; its ``k`` unless ``k`` is given). ``draws``: subsets drawn for the family
+    ``estimator``: a class (built as ``cls(k, **options)``, ``k = 2`` unless given) or an
+    instance (deep-copied for each check, with its own ``k`` and ``num_samples``). The
+    statistical checks set ``k = 2`` on their copies. ``draws``: subsets drawn for the family
     test; ``estimates``: single-sample gradient estimates for the bias test (both on the
     small problem n = 5, k = 2, on CPU in float64).
     """
