@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import run_snakemake
+from conftest import REPO, run_snakemake
 
 import subsetgrad
 from subsetgrad import PluginError, make_estimator, register_estimator
@@ -197,3 +197,33 @@ def test_an_outside_estimator_runs_through_every_task_from_config_alone(tmp_path
     for table in ("knn_accuracy", "l2x_median_rank", "tsne_quality", "study_bias"):
         assert name in (out / f"tables/{table}.md").read_text(), table
     assert name in (out / "results.md").read_text()
+
+
+def test_a_config_naming_a_broken_entry_point_says_why(monkeypatch):
+    from subsetgrad import plugins
+    from subsetgrad.bench.config import ConfigError, validate_config
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setitem(plugins.ENTRY_POINT_PROBLEMS, "broken_one", "entry point 'gone:Thing': cannot import")
+    monkeypatch.chdir(REPO)
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["tasks"]["study"]["estimators"] = ["relaxed", "broken_one"]
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+    assert "estimator 'broken_one' (an installed entry point) could not be loaded" in str(info.value)
+    assert "entry point 'gone:Thing': cannot import" in str(info.value)
+
+
+def test_every_job_registers_the_config_plugins(outside_module):
+    """Workflow scripts start with redirect_to_log, which makes the config's plug-ins known
+    in the job's own process, and stops the job with the reason when one cannot be loaded."""
+    from types import SimpleNamespace
+
+    from subsetgrad.bench.workflow_log import redirect_to_log
+
+    entry = {"import": "outside_estimators:NoisySoftTopK", "path": str(outside_module)}
+    redirect_to_log(SimpleNamespace(log=[], config={"estimators": {"in_job": entry}}))
+    assert subsetgrad.takes_temperature("in_job")
+    missing = {"import": "outside_estimators:NoSuchClass", "path": str(outside_module)}
+    with pytest.raises(RuntimeError, match="has no attribute 'NoSuchClass'"):
+        redirect_to_log(SimpleNamespace(log=[], config={"estimators": {"gone": missing}}))
