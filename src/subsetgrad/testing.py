@@ -50,6 +50,7 @@ Only torch is used; chi-square p-values come from :func:`torch.special.gammaincc
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import itertools
@@ -114,6 +115,18 @@ def chi2_sf(statistic: float, dof: int) -> float:
 
 def _fail(check: str, message: str) -> EstimatorCheckError:
     return EstimatorCheckError(check, message)
+
+
+@contextlib.contextmanager
+def _running(check: str, where: str = ""):
+    """Turn an exception the estimator raises during ``check`` into a failure of that check."""
+    try:
+        yield
+    except EstimatorCheckError:
+        raise
+    except Exception as err:
+        suffix = f" ({where})" if where else ""
+        raise _fail(check, f"the estimator raised {type(err).__name__}: {err}{suffix}") from err
 
 
 class _Subject:
@@ -281,7 +294,8 @@ def _per_device_checks(subject: _Subject, device: torch.device, dtype: torch.dty
     for m, shape in itertools.product(subject.sample_counts(), [(n,), (3, n), (2, 3, n)]):
         estimator = subject.build(num_samples=m).to(device)
         logits = torch.randn(shape, generator=_generator(device, 0), dtype=dtype, device=device)
-        sample = estimator.sample(logits, generator=_generator(device, 1))
+        with _running("shapes", f"logits {shape}, num_samples {m}, {dtype} on {device}"):
+            sample = estimator.sample(logits, generator=_generator(device, 1))
         _check_sample("shapes", estimator, sample, logits, k)
 
     inputs = torch.randn(3, 4, generator=_generator(device, 2), dtype=dtype, device=device)
@@ -289,7 +303,10 @@ def _per_device_checks(subject: _Subject, device: torch.device, dtype: torch.dty
 
     estimator = subject.build().to(device)
     layer = _upstream(n, dtype, device, 3)
-    sample, value, loss, grads = _step(subject, estimator, lambda x: x, inputs, layer, _generator(device, 4))
+    with _running("gradients", label):
+        sample, value, loss, grads = _step(
+            subject, estimator, lambda x: x, inputs, layer, _generator(device, 4)
+        )
     if value.dim() != 0:
         raise _fail("surrogate_value", f"surrogate() must return a scalar, got shape {tuple(value.shape)}")
     mean = loss.detach().mean()
@@ -305,9 +322,10 @@ def _per_device_checks(subject: _Subject, device: torch.device, dtype: torch.dty
         "ties": lambda x: 0.0 * x + torch.tensor(0.25, dtype=dtype, device=device),
     }
     for check, logits_fn in cases.items():
-        _, _, _, grads = _step(
-            subject, subject.build().to(device), logits_fn, inputs, layer, _generator(device, 5)
-        )
+        with _running(check, label):
+            _, _, _, grads = _step(
+                subject, subject.build().to(device), logits_fn, inputs, layer, _generator(device, 5)
+            )
         _check_gradients(check, grads, label, require_nonzero=False)
 
     masked = torch.zeros(3, n, dtype=torch.bool, device=device)
@@ -317,9 +335,10 @@ def _per_device_checks(subject: _Subject, device: torch.device, dtype: torch.dty
     def with_mask(x):
         return x.masked_fill(masked, float("-inf"))
 
-    sample, _, _, grads = _step(
-        subject, subject.build().to(device), with_mask, inputs, layer, _generator(device, 7)
-    )
+    with _running("masks", label):
+        sample, _, _, grads = _step(
+            subject, subject.build().to(device), with_mask, inputs, layer, _generator(device, 7)
+        )
     _check_gradients("masks", grads, label, require_nonzero=False)
     mass = sample.khot.detach()[..., masked]
     if mass.numel() and float(mass.abs().max()) > 1e-6:
@@ -328,15 +347,17 @@ def _per_device_checks(subject: _Subject, device: torch.device, dtype: torch.dty
         )
 
     first, second = subject.build().to(device), subject.build().to(device)
-    one = _step(subject, first, lambda x: x, inputs, layer, _generator(device, 8))
-    two = _step(subject, second, lambda x: x, inputs, layer, _generator(device, 8))
+    with _running("determinism", label):
+        one = _step(subject, first, lambda x: x, inputs, layer, _generator(device, 8))
+        two = _step(subject, second, lambda x: x, inputs, layer, _generator(device, 8))
     if not torch.equal(one[0].khot, two[0].khot) or not all(
         torch.equal(a, b) for a, b in zip(one[3], two[3])
     ):
         raise _fail("determinism", f"the same generator seed gave different samples or gradients ({label})")
 
     trained = subject.build().to(device)
-    _step(subject, trained, lambda x: x, inputs, layer, _generator(device, 9))
+    with _running("state_dict", label):
+        _step(subject, trained, lambda x: x, inputs, layer, _generator(device, 9))
     restored = subject.build().to(device)
     try:
         restored.load_state_dict(trained.state_dict())
@@ -344,8 +365,9 @@ def _per_device_checks(subject: _Subject, device: torch.device, dtype: torch.dty
         raise _fail(
             "state_dict", f"load_state_dict(state_dict()) raised {type(err).__name__}: {err}"
         ) from err
-    one = _step(subject, trained, lambda x: x, inputs, layer, _generator(device, 10))
-    two = _step(subject, restored, lambda x: x, inputs, layer, _generator(device, 10))
+    with _running("state_dict", label):
+        one = _step(subject, trained, lambda x: x, inputs, layer, _generator(device, 10))
+        two = _step(subject, restored, lambda x: x, inputs, layer, _generator(device, 10))
     if not torch.equal(one[1], two[1]) or not all(torch.equal(a, b) for a, b in zip(one[3], two[3])):
         raise _fail("state_dict", f"a copy restored from state_dict() continues differently ({label})")
 
@@ -358,7 +380,7 @@ def _family_check(subject: _Subject, report: EstimatorReport, draws: int) -> Non
     n, k = logits.shape[-1], _SMALL_K
     subsets, probs = _FAMILIES[target](logits, k)
     estimator = subject.build(k=k)
-    with torch.no_grad():
+    with torch.no_grad(), _running("target_family", f"n={n}, k={k}, float64 on cpu"):
         sample = estimator.sample(logits.expand(draws, n), generator=_generator(torch.device("cpu"), 11))
     chosen = sample.indices if sample.indices is not None else sample.khot.topk(k, dim=-1).indices
     chosen = chosen.reshape(-1, k).sort(-1).values
@@ -395,11 +417,13 @@ def _gradient_checks(subject: _Subject, report: EstimatorReport, estimates: int)
 
     estimator = subject.build(k=k)
     rows = w.expand(estimates, n).clone().requires_grad_(True)
-    sample = estimator.sample(rows, generator=_generator(torch.device("cpu"), 12))
-    value = estimator.surrogate(sample, _loss(sample.khot, weights))
+    with _running("gradients", f"n={n}, k={k}, float64 on cpu"):
+        sample = estimator.sample(rows, generator=_generator(torch.device("cpu"), 12))
+        value = estimator.surrogate(sample, _loss(sample.khot, weights))
     if not value.requires_grad:
         raise _fail("gradients", "the surrogate does not depend on the logits on the small problem")
-    value.backward()
+    with _running("gradients", f"n={n}, k={k}, float64 on cpu"):
+        value.backward()
     single = rows.grad * estimates  # row i holds the i-th single-sample estimate
     if not torch.isfinite(single).all():
         raise _fail("gradients", "gradient estimates on the small problem are not finite")
