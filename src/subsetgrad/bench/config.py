@@ -136,8 +136,10 @@ def synthetic_k_fits(config: dict) -> list[str]:
 SEMANTIC_CHECKS: tuple[Callable[[dict], list[str]], ...] = (
     config_checks.numbers_are_finite,
     config_checks.data_dir_is_a_folder,
+    data_config_checks.own_data_entries_are_consistent,
     config_checks.own_data_files_are_valid,
     data_config_checks.datasets_are_known,
+    data_config_checks.text_datasets_are_used_by_text_tasks,
     synthetic_k_fits,
     l2x_plan.l2x_settings_exist,
     knn_plan.knn_config_problems,
