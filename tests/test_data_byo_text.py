@@ -39,8 +39,9 @@ def test_tsv_is_encoded_as_the_imdb_word_level_and_split_stratified(tmp_path):
     # exactly the IMDB word level on the same stratified split (vocabulary from train + val)
     texts, y = read_text_table(path)
     split = split_by_sizes(y, 6, 12, 0)
-    encoded, vocabulary, _ = encode_reviews({s: [texts[i] for i in idx] for s, idx in split.items()}, "word",
-                                            num_words=30, maxlen=12)
+    encoded, vocabulary, _ = encode_reviews(
+        {s: [texts[i] for i in idx] for s, idx in split.items()}, "word", num_words=30, maxlen=12
+    )
     for name, idx in split.items():
         np.testing.assert_array_equal(ds.x(name), encoded[name])
         np.testing.assert_array_equal(ds.y(name), y[idx])
@@ -141,11 +142,30 @@ def _validate(config):
 
 
 def _config(tmp_path, datasets, l2x_datasets, **tasks):
-    section = {"datasets": l2x_datasets, "estimators": ["relaxed"], "temperatures": [1], "num_examples": 1,
-               "settings": {d: {"k": 2, "black_box": {"epochs": 1, "batch_size": 10, "lr": 1e-3},
-                                "explainer": {"epochs": 1, "batch_size": 10, "lr": 1e-3, "optimizer": "adam"}} for d in l2x_datasets}}
-    return {"profile": "byo", "seeds": [0], "device": "cpu", "data_dir": str(tmp_path / "data"), "split_seed": 0,
-            "gpus_per_job": 0, "datasets": datasets, "tasks": {"l2x": section, **tasks}}
+    section = {
+        "datasets": l2x_datasets,
+        "estimators": ["relaxed"],
+        "temperatures": [1],
+        "num_examples": 1,
+        "settings": {
+            d: {
+                "k": 2,
+                "black_box": {"epochs": 1, "batch_size": 10, "lr": 1e-3},
+                "explainer": {"epochs": 1, "batch_size": 10, "lr": 1e-3, "optimizer": "adam"},
+            }
+            for d in l2x_datasets
+        },
+    }
+    return {
+        "profile": "byo",
+        "seeds": [0],
+        "device": "cpu",
+        "data_dir": str(tmp_path / "data"),
+        "split_seed": 0,
+        "gpus_per_job": 0,
+        "datasets": datasets,
+        "tasks": {"l2x": section, **tasks},
+    }
 
 
 def test_config_checks_the_text_before_any_job(tmp_path):
@@ -159,7 +179,9 @@ def test_config_checks_the_text_before_any_job(tmp_path):
         _validate(_config(tmp_path, {"mine": {"path": good, "kind": "features"}}, ["mine"]))
     with pytest.raises(ConfigError, match=r"(?s)datasets\.ids\.num_words'.*applies to text only"):
         path = str(_npz(tmp_path / "ids.npz", x=np.ones((4, 2)), y=np.arange(4) % 2))
-        _validate(_config(tmp_path, {"mine": {"path": good}, "ids": {"path": path, "num_words": 10}}, ["mine"]))
+        _validate(
+            _config(tmp_path, {"mine": {"path": good}, "ids": {"path": path, "num_words": 10}}, ["mine"])
+        )
     with pytest.raises(ConfigError, match=r"(?s)tasks\.knn\.datasets\[0\]'.*'mine' is text"):
         config = _config(tmp_path, {"mine": {"path": good}}, ["mine"])
         knn = yaml.safe_load((REPO / "config/config.yaml").read_text())["tasks"]["knn"]
@@ -173,14 +195,30 @@ def test_l2x_runs_on_a_users_tsv_from_config_alone(workflow_copy, tmp_path):
     (tmp_path / "own").mkdir()
     reviews = reviews_tsv(tmp_path / "own" / "reviews.tsv", n=120)
     config = tmp_path / "own" / "byo_text.yaml"
-    config.write_text(yaml.safe_dump({
-        "profile": "byo_text", "seeds": [0],
-        "datasets": {"my_reviews": {"path": str(reviews), "num_words": 60, "maxlen": 16}},
-        "tasks": {"l2x": {
-            "datasets": ["my_reviews"], "estimators": ["relaxed"], "temperatures": [1], "num_examples": 2,
-            "settings": {"my_reviews": {"k": 3, "black_box": {"epochs": 2, "batch_size": 20, "lr": 1e-2},
-                                        "explainer": {"epochs": 2, "batch_size": 20, "lr": 1e-2, "optimizer": "adam"}}}}},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "profile": "byo_text",
+                "seeds": [0],
+                "datasets": {"my_reviews": {"path": str(reviews), "num_words": 60, "maxlen": 16}},
+                "tasks": {
+                    "l2x": {
+                        "datasets": ["my_reviews"],
+                        "estimators": ["relaxed"],
+                        "temperatures": [1],
+                        "num_examples": 2,
+                        "settings": {
+                            "my_reviews": {
+                                "k": 3,
+                                "black_box": {"epochs": 2, "batch_size": 20, "lr": 1e-2},
+                                "explainer": {"epochs": 2, "batch_size": 20, "lr": 1e-2, "optimizer": "adam"},
+                            }
+                        },
+                    }
+                },
+            }
+        )
+    )
     target = "results/byo_text/l2x/metrics.csv"
     result = run_snakemake(workflow_copy, "--cores", "2", "--configfile", config, "--", target, timeout=600)
     assert result.returncode == 0, result.stderr[-5000:]
