@@ -192,3 +192,13 @@ def test_estimator_ranks_over_cells():
     # a single cell: the table says why there is no test instead of a number
     single = build_table("estimator_ranks", metrics[metrics.dataset == "d1"], config)
     assert any("No Friedman test" in note for note in single.notes)
+
+
+def test_a_one_row_ranking_writes_every_format():
+    metrics = pd.DataFrame(
+        _seeded("a", "d1", [0.9, 0.8]) + _seeded("a", "d2", [0.7, 0.6]), columns=list(METRIC_COLUMNS)
+    )
+    config = {"tasks": {"l2x": {"datasets": ["d1", "d2"], "estimators": ["a"]}}}
+    table = build_table("estimator_ranks", metrics, config)
+    assert "1 estimator(s) over 2 cell(s)" in " ".join(table.notes)
+    assert r"\textbf{1.00}" in table.to_latex() and "<b>1.00</b>" in table.to_html()

@@ -210,7 +210,7 @@ class ResultTable:
         styler = styler.format(_latex_escape, subset=list(range(n_keys)))
         styler = styler.format(_latex_value, subset=list(range(n_keys, frame.shape[1])))
         styler = styler.format_index(lambda i: _latex_escape(([*keys, *values])[i]), axis=1)
-        marks = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        marks = pd.DataFrame("", index=frame.index, columns=frame.columns, dtype=object)  # any row count
         marks.iloc[:, n_keys:] = np.where(best.to_numpy(), "textbf: --rwrap;",
                                           np.where(missing.to_numpy(), "textit: --rwrap;", ""))
         styler = styler.apply(lambda _: marks, axis=None)
