@@ -199,9 +199,9 @@ def critical_difference(result, labels: Mapping[str, str] | None = None, title: 
     groups = result.indistinguishable_groups()
     top_label = -0.35 - 0.16 * len(groups)  # the first name sits below every group's bar
     bottom = top_label - 0.42 * (half - 1) - 0.3
-    fig, ax = plt.subplots(figsize=(7.0, 1.2 * (1.6 - bottom) / 1.6 + 0.6))
+    fig, ax = plt.subplots(figsize=(7.0, 0.75 * (1.25 - bottom) + 0.7))
     ax.set_xlim(0.5, k + 0.5)
-    ax.set_ylim(bottom, 1.6)
+    ax.set_ylim(bottom, 1.25)
     ax.axis("off")
     ax.hlines(0, 1, k, color="0.2", lw=1)
     for r in range(1, k + 1):
@@ -217,9 +217,9 @@ def critical_difference(result, labels: Mapping[str, str] | None = None, title: 
         ax.text(x_text, depth + 0.04, f"{labels.get(estimator, estimator)} ({rank:.2f})",
                 ha="left" if left else "right", va="bottom", fontsize=8)
     cd = result.critical_difference
-    ax.hlines(1.2, 1, 1 + cd, color="0.2", lw=1.5)
-    ax.vlines([1, 1 + cd], 1.12, 1.28, color="0.2", lw=1.5)
-    ax.text(1 + cd / 2, 1.32, f"CD = {cd:.2f} (Nemenyi, α = {result.alpha:g})", ha="center", va="bottom",
+    ax.hlines(0.8, 1, 1 + cd, color="0.2", lw=1.5)
+    ax.vlines([1, 1 + cd], 0.72, 0.88, color="0.2", lw=1.5)
+    ax.text(1 + cd / 2, 0.92, f"CD = {cd:.2f} (Nemenyi, α = {result.alpha:g})", ha="center", va="bottom",
             fontsize=8)
     for j, group in enumerate(groups):
         low, high = result.average_ranks[group[0]], result.average_ranks[group[-1]]
