@@ -202,3 +202,14 @@ def test_a_one_row_ranking_writes_every_format():
     table = build_table("estimator_ranks", metrics, config)
     assert "1 estimator(s) over 2 cell(s)" in " ".join(table.notes)
     assert r"\textbf{1.00}" in table.to_latex() and "<b>1.00</b>" in table.to_html()
+
+
+def test_config_refuses_a_paired_test_the_seeds_cannot_support():
+    from subsetgrad.bench.results.comparison import paired_test_fits_the_seeds
+
+    assert paired_test_fits_the_seeds({"seeds": [0, 1], "comparison": {"paired_test": "t"}}) == []
+    problems = paired_test_fits_the_seeds({"seeds": [0, 1, 2], "comparison": {"paired_test": "wilcoxon"}})
+    assert len(problems) == 1 and "needs at least 6 seeds" in problems[0] and "has 3" in problems[0]
+    assert (
+        paired_test_fits_the_seeds({"seeds": list(range(6)), "comparison": {"paired_test": "wilcoxon"}}) == []
+    )

@@ -28,6 +28,7 @@ from subsetgrad.bench.experiments import study
 from subsetgrad.bench.experiments.knn import plan as knn_plan
 from subsetgrad.bench.experiments.l2x import plan as l2x_plan
 from subsetgrad.bench.experiments.tsne import plan as tsne_plan
+from subsetgrad.bench.results import comparison
 from subsetgrad.estimators import available_estimators
 
 
@@ -145,4 +146,5 @@ SEMANTIC_CHECKS: tuple[Callable[[dict], list[str]], ...] = (
     knn_plan.knn_config_problems,
     tsne_plan.tsne_config_problems,
     study.study_problems_are_enumerable,
+    comparison.paired_test_fits_the_seeds,
 )

@@ -3,7 +3,8 @@ confidence interval over seeds and a paired test against the best estimator; acr
 task-dataset cells, average ranks with the Friedman test and a critical-difference diagram.
 
 The statistics are in :mod:`.statistics`; this module chooses what is compared. Each
-training task contributes one metric per task-dataset cell (:data:`COMPARED`). An
+training task contributes one metric per task-dataset cell (:class:`Compared`, one per
+task in :data:`subsetgrad.bench.results.specs.COMPARED`). An
 estimator with a temperature is compared at one temperature per cell: the one with the
 best mean validation score where the task records one (kNN), else the one with the best
 mean of the compared metric itself, which favours tempered estimators and is said so in
@@ -13,7 +14,7 @@ complete blocks) and names the ones it leaves out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,19 @@ def settings(config: dict) -> dict:
     return {**DEFAULTS, **(config.get("comparison") or {})}
 
 
+def paired_test_fits_the_seeds(config: dict) -> list[str]:
+    """A config check: the chosen paired test can reject with the configured seeds, so that a
+    profile never runs only to find every test left out of its tables."""
+    test = settings(config)["paired_test"]
+    seeds = config.get("seeds") or []
+    needed = statistics.MINIMUM_SEEDS.get(test)
+    if needed is None or len(seeds) >= needed or len(seeds) < 2:
+        return []  # one seed: no test at all, which the tables say; that is a budget, not an error
+    return [f"config key 'comparison.paired_test': {test!r} needs at least {needed} seeds to reach "
+            f"significance, but 'seeds' has {len(seeds)}; choose paired_test: t (needs "
+            f"{statistics.MINIMUM_SEEDS['t']}) or add seeds"]
+
+
 @dataclass(frozen=True)
 class Compared:
     """What one task contributes to the ranking: ``frame(metrics, config)`` returns tidy
@@ -37,55 +51,21 @@ class Compared:
     metric: str
     better: str
     frame: Callable[[pd.DataFrame, dict], pd.DataFrame]
-    #: the temperature is chosen on validation (else: on the compared metric itself)
+    #: how the frame leaves one temperature per estimator and cell: ``validation`` (the frame
+    #: keeps the one with the best validation score), ``metric`` (the best mean of the compared
+    #: metric itself is taken), ``single`` (the task runs one temperature)
     selection: str
 
-
-def _label(value) -> str:
-    from subsetgrad.bench.results.specs import label
-
-    return label(str(value))
+    def selection_text(self) -> str:
+        return {"validation": "chosen on validation", "metric": "chosen on the compared metric itself",
+                "single": "the only one run"}[self.selection]
 
 
-def _l2x_frame(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
-    frame = metrics[(metrics.task == "l2x") & (metrics.metric == "posthoc_accuracy")].copy()
-    frame = frame[~frame.estimator.isin(("random_selection", "true_features"))]
-    frame["cell"] = "L2X " + frame.dataset.map(_label)
-    return frame
-
-
-def _knn_frame(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
-    from subsetgrad.bench.results.specs import _best_tau_on_validation
-
-    frame = _best_tau_on_validation(metrics[metrics.task == "knn"], "val_accuracy", "test_accuracy")
-    frame = frame[frame.seed.notna()].copy()  # the untrained kNN baselines have no seed
-    frame["cell"] = "kNN " + frame.dataset.map(_label)
-    return frame
-
-
-def _tsne_frame(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
-    from subsetgrad.bench.results.specs import tsne_frame
-
-    frame = tsne_frame(metrics)
-    frame = frame[(frame.metric == "one_nn_error") & frame.seed.notna()].copy()
-    frame = frame[~frame.estimator.isin(("random_projection", "pca"))]  # untrained references
-    frame["cell"] = ("t-SNE " + frame.dataset.map(_label) + " d=" + frame.dimension.astype("Int64").astype(str)
-                     + np.where(frame["init"] == "pretrained", " pretrained", ""))
-    return frame
-
-
-COMPARED: dict[str, Compared] = {
-    "l2x": Compared("posthoc_accuracy", "max", _l2x_frame, selection="test"),
-    "knn": Compared("test_accuracy", "max", _knn_frame, selection="validation"),
-    "tsne": Compared("one_nn_error", "min", _tsne_frame, selection="single"),
-}
-
-
-def cell_scores(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
+def cell_scores(metrics: pd.DataFrame, config: dict, compared_by_task: Mapping[str, Compared]) -> pd.DataFrame:
     """One score per (cell, estimator): the mean over seeds at the estimator's chosen
     temperature. Columns ``cell, task, estimator, tau, n_seeds, score, better``."""
     records = []
-    for task, compared in COMPARED.items():
+    for task, compared in compared_by_task.items():
         if task not in config.get("tasks", {}):
             continue
         frame = compared.frame(metrics, config)
@@ -108,6 +88,8 @@ class Ranking:
     result: statistics.FriedmanResult
     scores: pd.DataFrame
     left_out: list[str]
+    #: task -> how its temperature was chosen (:meth:`Compared.selection_text`)
+    selections: dict[str, str]
 
     def notes(self) -> list[str]:
         result, notes = self.result, []
@@ -121,17 +103,17 @@ class Ranking:
                          f"of average ranks: {result.critical_difference:.2f}.")
         if self.left_out:
             notes.append(f"Left out (not measured in every cell): {', '.join(self.left_out)}.")
-        selection = sorted(set(self.scores.task))
-        notes.append("Score per cell: the mean over seeds at one temperature per estimator, chosen on "
-                     "validation accuracy for knn and on the compared metric itself elsewhere "
-                     f"(tasks ranked: {', '.join(selection) if selection else 'none'}).")
+        ranked = [task for task in self.selections if task in set(self.scores.task)]
+        how = "; ".join(f"{task}: {self.selections[task]}" for task in ranked) or "no task ranked"
+        notes.append(f"Score per cell: the mean over seeds at one temperature per estimator ({how}).")
         return notes
 
 
-def ranking(metrics: pd.DataFrame, config: dict) -> Ranking:
-    """Average ranks, Friedman test and Nemenyi critical difference over every task-dataset cell."""
+def ranking(metrics: pd.DataFrame, config: dict, compared_by_task: Mapping[str, Compared]) -> Ranking:
+    """Average ranks, Friedman test and Nemenyi critical difference over every task-dataset
+    cell of the tasks in ``compared_by_task`` (:data:`subsetgrad.bench.results.specs.COMPARED`)."""
     alpha = settings(config)["alpha"]
-    scores = cell_scores(metrics, config)
+    scores = cell_scores(metrics, config, compared_by_task)
     cells = list(dict.fromkeys(scores.cell))
     complete = [e for e, rows in scores.groupby("estimator", sort=True) if set(rows.cell) == set(cells)]
     left_out = sorted(set(scores.estimator) - set(complete))
@@ -140,4 +122,5 @@ def ranking(metrics: pd.DataFrame, config: dict) -> Ranking:
     better = [scores.loc[scores.cell == c, "better"].iloc[0] for c in cells]
     result = statistics.friedman({e: table[e].tolist() for e in complete}, cells, better=better or "max",
                                  alpha=alpha)
-    return Ranking(result, scores, left_out)
+    selections = {task: compared.selection_text() for task, compared in compared_by_task.items()}
+    return Ranking(result, scores, left_out, selections)

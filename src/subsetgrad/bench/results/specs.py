@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from subsetgrad import estimator_class
@@ -363,6 +364,43 @@ def tsne_comparison(metrics: pd.DataFrame, config: dict) -> ResultTable:
                "untrained references: neither bold nor tested."])
 
 
+def _ranked_l2x(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
+    frame = _task_metrics(metrics, "l2x", "posthoc_accuracy")
+    frame = frame[~frame.estimator.isin(L2X_REFERENCES)].copy()
+    frame["cell"] = "L2X " + frame.dataset.map(label)
+    return frame
+
+
+def _ranked_knn(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
+    frame = _best_tau_on_validation(metrics[metrics.task == "knn"], "val_accuracy", "test_accuracy")
+    frame = frame[frame.seed.notna()].copy()  # the untrained kNN baselines have no seed
+    frame["cell"] = "kNN " + frame.dataset.map(label)
+    return frame
+
+
+def _ranked_tsne(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
+    frame = tsne_frame(metrics)
+    frame = frame[(frame.metric == "one_nn_error") & frame.seed.notna()]
+    frame = frame[~frame.estimator.isin(TSNE_REFERENCES)].copy()
+    pretrained = np.where(frame["init"] == "pretrained", " pretrained", "")
+    frame["cell"] = ("t-SNE " + frame.dataset.map(label) + " d="
+                     + frame.dimension.astype("Int64").astype(str) + pretrained)
+    return frame
+
+
+#: What each training task contributes to the estimator ranking: one metric per task-dataset cell.
+COMPARED: dict[str, comparison.Compared] = {
+    "l2x": comparison.Compared("posthoc_accuracy", "max", _ranked_l2x, selection="metric"),
+    "knn": comparison.Compared("test_accuracy", "max", _ranked_knn, selection="validation"),
+    "tsne": comparison.Compared("one_nn_error", "min", _ranked_tsne, selection="single"),
+}
+
+
+def estimator_ranking(metrics: pd.DataFrame, config: dict) -> comparison.Ranking:
+    """The Friedman ranking of the estimators over every task-dataset cell of :data:`COMPARED`."""
+    return comparison.ranking(metrics, config, COMPARED)
+
+
 #: The name of the ranking's column of average ranks.
 AVERAGE_RANK = "average rank"
 
@@ -385,7 +423,7 @@ class RankTable(ResultTable):
 
 
 def estimator_ranks(metrics: pd.DataFrame, config: dict) -> RankTable:
-    result = comparison.ranking(metrics, config)
+    result = estimator_ranking(metrics, config)
     friedman = result.result
     records = []
     for i, estimator in enumerate(friedman.estimators):
@@ -457,7 +495,7 @@ TASK_RESULTS: dict[str, TaskResults] = {
 HEADLINE_TABLES = ("synthetic_tv", "l2x_posthoc", "knn_accuracy", "tsne_quality", "study_bias", "estimator_ranks")
 
 
-#: Tables and figures across tasks, made when at least one task of :data:`comparison.COMPARED`
+#: Tables and figures across tasks, made when at least one task of :data:`COMPARED`
 #: is enabled; their "task" in the results document is this name.
 ACROSS_TASKS = "comparison"
 ACROSS_TASK_TABLES = {"estimator_ranks": estimator_ranks}
@@ -467,7 +505,7 @@ CRITICAL_DIFFERENCE_FIGURE = "critical_difference"
 
 def across_task_tables(tasks) -> list[str]:
     """The cross-task tables of a profile whose enabled tasks are ``tasks``."""
-    return list(ACROSS_TASK_TABLES) if set(tasks) & set(comparison.COMPARED) else []
+    return list(ACROSS_TASK_TABLES) if set(tasks) & set(COMPARED) else []
 
 
 def table_names(task: str) -> list[str]:
