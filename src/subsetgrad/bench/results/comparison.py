@@ -56,9 +56,11 @@ class Compared:
     #: metric itself is taken), ``single`` (the task runs one temperature)
     selection: str
 
-    def selection_text(self) -> str:
-        return {"validation": "chosen on validation", "metric": "chosen on the compared metric itself",
-                "single": "the only one run"}[self.selection]
+    def description(self) -> str:
+        """What the ranking reads of this task, for the table notes."""
+        how = {"validation": "τ chosen on validation", "metric": "τ chosen on this metric itself",
+               "single": "one τ run"}[self.selection]
+        return f"{self.metric} ({'higher' if self.better == 'max' else 'lower'} is better; {how})"
 
 
 def cell_scores(metrics: pd.DataFrame, config: dict, compared_by_task: Mapping[str, Compared]) -> pd.DataFrame:
@@ -88,7 +90,7 @@ class Ranking:
     result: statistics.FriedmanResult
     scores: pd.DataFrame
     left_out: list[str]
-    #: task -> how its temperature was chosen (:meth:`Compared.selection_text`)
+    #: task -> what is ranked and how its temperature was chosen (:meth:`Compared.description`)
     selections: dict[str, str]
 
     def notes(self) -> list[str]:
@@ -105,7 +107,7 @@ class Ranking:
             notes.append(f"Left out (not measured in every cell): {', '.join(self.left_out)}.")
         ranked = [task for task in self.selections if task in set(self.scores.task)]
         how = "; ".join(f"{task}: {self.selections[task]}" for task in ranked) or "no task ranked"
-        notes.append(f"Score per cell: the mean over seeds at one temperature per estimator ({how}).")
+        notes.append(f"Score per cell: the mean over seeds at one temperature per estimator; {how}.")
         return notes
 
 
@@ -122,5 +124,5 @@ def ranking(metrics: pd.DataFrame, config: dict, compared_by_task: Mapping[str, 
     better = [scores.loc[scores.cell == c, "better"].iloc[0] for c in cells]
     result = statistics.friedman({e: table[e].tolist() for e in complete}, cells, better=better or "max",
                                  alpha=alpha)
-    selections = {task: compared.selection_text() for task, compared in compared_by_task.items()}
+    selections = {task: compared.description() for task, compared in compared_by_task.items()}
     return Ranking(result, scores, left_out, selections)

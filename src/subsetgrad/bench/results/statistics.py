@@ -25,8 +25,9 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-#: Paired tests this module runs, by name.
-PAIRED_TESTS = ("t", "wilcoxon")
+#: Paired tests this module runs, by name, with the name a table prints.
+PAIRED_TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
+PAIRED_TESTS = tuple(PAIRED_TEST_NAMES)
 
 #: Fewest paired seeds each test needs. A paired t-test has n - 1 degrees of freedom, so
 #: it needs two. The exact Wilcoxon signed-rank test's smallest two-sided p-value is
@@ -83,7 +84,8 @@ def paired_test(a: Sequence[float], b: Sequence[float], test: str = "t") -> Pair
     mean_difference = float(difference.mean()) if n else math.nan
     if n < MINIMUM_SEEDS[test]:
         return PairedResult(test, n, math.nan, math.nan, mean_difference,
-                            f"{n} paired seed(s); the {_test_name(test)} needs at least {MINIMUM_SEEDS[test]}")
+                            f"{n} paired seed(s); the {PAIRED_TEST_NAMES[test]} needs at least "
+                            f"{MINIMUM_SEEDS[test]}")
     if np.all(difference == 0):
         # identical runs: no evidence of a difference (scipy would divide by zero)
         return PairedResult(test, n, 0.0, 1.0, 0.0)
@@ -95,10 +97,6 @@ def paired_test(a: Sequence[float], b: Sequence[float], test: str = "t") -> Pair
     else:
         result = stats.wilcoxon(a, b, zero_method="wilcox", alternative="two-sided")
     return PairedResult(test, n, float(result.statistic), float(result.pvalue), mean_difference)
-
-
-def _test_name(test: str) -> str:
-    return {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}[test]
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:

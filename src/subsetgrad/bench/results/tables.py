@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from subsetgrad.bench.io import write_csv, write_text
-from subsetgrad.bench.results.statistics import MINIMUM_SEEDS, holm, paired_test, t_interval
+from subsetgrad.bench.results.statistics import MINIMUM_SEEDS, PAIRED_TEST_NAMES, holm, paired_test, t_interval
 
 MISSING = "missing"
 #: Label of a key that does not apply, e.g. the temperature of an estimator without one.
@@ -179,7 +179,7 @@ class ResultTable:
             parts = [f"mean [{self.interval:.0%} t-interval] over seeds (n = number of seeds; "
                      "no interval for a single seed)"]
             parts.append(f"{WORSE}: worse than the column's best at α = {self.alpha:g}, "
-                         f"{_PAIRED_NAMES[self.paired]} on common seeds, Holm-adjusted per column")
+                         f"{PAIRED_TEST_NAMES[self.paired]} on common seeds, Holm-adjusted per column")
         else:
             parts = ["mean ± std over seeds (n = number of seeds)"]
         if self.cells.best.any():
@@ -283,9 +283,6 @@ def _latex_escape(text) -> str:
                     "^": r"\textasciicircum{}", "±": r"$\pm$", "∝": r"$\propto$", "τ": r"$\tau$", "≤": r"$\leq$", "—": "--",
                     "†": r"\textsuperscript{\dag}", "α": r"$\alpha$"}
     return "".join(replacements.get(ch, ch) for ch in str(text))
-
-
-_PAIRED_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
 
 
 _SEED_COUNT = re.compile(r" (\([^()]*\))$")
@@ -501,7 +498,7 @@ def _compare_with_best(cells: pd.DataFrame, mask: np.ndarray, rows: list[str], c
     if not short:
         return []
     return [f"No paired test where a row shares fewer than {MINIMUM_SEEDS[test]} seeds with the best "
-            f"(the {_PAIRED_NAMES[test]} needs at least {MINIMUM_SEEDS[test]}): such a cell is never "
+            f"(the {PAIRED_TEST_NAMES[test]} needs at least {MINIMUM_SEEDS[test]}): such a cell is never "
             "called worse than the best."]
 
 
