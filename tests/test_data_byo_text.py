@@ -70,6 +70,8 @@ def test_csv_with_quoted_commas_reads_like_the_tsv(tmp_path):
         (["ok text\t1", "!!!\t0"], "line 3: the text has no words after cleaning"),
         (["ok text\t1", "more text\t1"], "every text has the label 1"),
         (["ok text\t0", "more text\t2"], "class(es) [1] have no text"),
+        (["ok text\t1", '"unclosed quote\t0', "more\t1"], "line 3: cannot be parsed"),
+        (['"a quoted\nline break"\t1', "\t0"], "line 4: empty text"),
     ],
 )
 def test_bad_rows_are_named_by_line(tmp_path, lines, message):

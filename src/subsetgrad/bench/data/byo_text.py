@@ -117,15 +117,16 @@ def read_text_table(path: str | Path, text_column: str = "text", label_column: s
             problems.append(message)
 
     while True:
+        line = reader.line_num + 1  # where the record starts (a quoted field may span lines)
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as err:
-            problem(f"line {reader.line_num}: cannot be parsed ({err}); quote a field that holds "
-                    f"quotes, the delimiter or a line break")
+            problem(f"line {line}: cannot be parsed ({err}, at line {reader.line_num}); a field that starts "
+                    f'with a quote must be quoted as a whole with inner quotes doubled ("""Great"" film"), '
+                    f"and a quote opened must be closed")
             break
-        line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # a blank line
         if len(row) != len(header):
