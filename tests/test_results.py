@@ -340,15 +340,19 @@ def test_report_on_the_test_profile_contains_every_figure_and_table(workflow_cop
         "synthetic_vs_temperature.png",
         "l2x_training_curves.png",
         "knn_training_curves.png",
+        "critical_difference.png",
     }
     assert {p.stem for p in tables} == {
         "synthetic_tv",
         "synthetic_checks",
         "l2x_posthoc",
         "l2x_median_rank",
+        "l2x_comparison",
         "knn_accuracy",
+        "knn_comparison",
         "study_bias",
         "study_variance",
+        "estimator_ranks",
     }
     for path in figures + tables:
         assert path.name in html, f"{path.relative_to(out)} is not in the report"

@@ -1,7 +1,13 @@
 # Results: aggregation, tables, figures and the HTML report.
 # `snakemake --report results/<profile>/report.html` (after the run) collects every
 # output flagged with report(...) below, each with its caption in workflow/report/.
-from subsetgrad.bench.results.specs import TASK_RESULTS, table_names
+from subsetgrad.bench.results.specs import (
+    ACROSS_TASKS,
+    CRITICAL_DIFFERENCE_FIGURE,
+    TASK_RESULTS,
+    across_task_tables,
+    table_names,
+)
 
 
 report: "../report/workflow.rst"
@@ -11,7 +17,11 @@ report: "../report/workflow.rst"
 RESULT_TASKS = [t for t in TASKS if t in TASK_RESULTS]
 TEMPERATURE_TASKS = [t for t in RESULT_TASKS if TASK_RESULTS[t].temperature_metrics]
 CURVE_TASKS = [t for t in RESULT_TASKS if TASK_RESULTS[t].curve_metrics]
-RESULT_TABLES = [table for t in RESULT_TASKS for table in table_names(t)]
+# Tables across tasks (the estimator ranking) and the critical-difference diagram, where a
+# compared task is enabled.
+ACROSS_TASK_TABLES = across_task_tables(RESULT_TASKS)
+RESULT_TABLES = [table for t in RESULT_TASKS for table in table_names(t)] + ACROSS_TASK_TABLES
+RANKING_FIGURES = [f"{RESULTS}/figures/{CRITICAL_DIFFERENCE_FIGURE}.png"] if ACROSS_TASK_TABLES else []
 REPORT_DIR = str(Path(workflow.basedir) / "workflow/report")
 
 # Where a task's rules file declares nothing (see common.smk), read the outputs of its
@@ -95,6 +105,15 @@ rule results_tables:
             )
             for task in RESULT_TASKS
             for table in table_names(task)
+        ]
+        + [
+            report(
+                f"{RESULTS}/tables/{table}.html",
+                caption=f"../report/table_{table}.rst",
+                category="comparison",
+                subcategory="tables",
+            )
+            for table in ACROSS_TASK_TABLES
         ],
         md=[f"{RESULTS}/tables/{table}.md" for table in RESULT_TABLES],
         csv=[f"{RESULTS}/tables/{table}.csv" for table in RESULT_TABLES],
@@ -114,7 +133,8 @@ rule results_tables:
             task: task_result_files("figures", task)
             + ([f"{RESULTS}/figures/{task}_vs_temperature.png"] if task in TEMPERATURE_TASKS else [])
             for task in TASKS
-        },
+        }
+        | ({ACROSS_TASKS: RANKING_FIGURES} if RANKING_FIGURES else {}),
     script:
         "../scripts/report_tables.py"
 
@@ -145,6 +165,16 @@ rule results_figures:
             for task in CURVE_TASKS
         ],
         curves_pdf=[f"{RESULTS}/figures/{task}_training_curves.pdf" for task in CURVE_TASKS],
+        ranking=[
+            report(
+                f,
+                caption="../report/figure_critical_difference.rst",
+                category="comparison",
+                subcategory="figures",
+            )
+            for f in RANKING_FIGURES
+        ],
+        ranking_pdf=[str(Path(f).with_suffix(".pdf")) for f in RANKING_FIGURES],
     log:
         f"{RESULTS}/logs/results_figures.log",
     benchmark:
@@ -161,7 +191,7 @@ rule results_figures:
 
 
 TARGETS += [rules.results_tables.output.summary]
-if TEMPERATURE_TASKS or CURVE_TASKS:
+if TEMPERATURE_TASKS or CURVE_TASKS or RANKING_FIGURES:
     TARGETS += [rules.results_figures.output]
 
 
@@ -176,8 +206,10 @@ if config.get("results_document"):
             metrics=rules.results_aggregate.output.metrics,
             tables=rules.results_tables.output.md,
             figures=(
-                rules.results_figures.output.temperature + rules.results_figures.output.curves
-                if (TEMPERATURE_TASKS or CURVE_TASKS)
+                rules.results_figures.output.temperature
+                + rules.results_figures.output.curves
+                + rules.results_figures.output.ranking
+                if (TEMPERATURE_TASKS or CURVE_TASKS or RANKING_FIGURES)
                 else []
             ),
         output:
@@ -195,7 +227,8 @@ if config.get("results_document"):
                 + ([f"{RESULTS}/figures/{task}_vs_temperature.png"] if task in TEMPERATURE_TASKS else [])
                 + ([f"{RESULTS}/figures/{task}_training_curves.png"] if task in CURVE_TASKS else [])
                 for task in TASKS
-            },
+            }
+            | ({ACROSS_TASKS: RANKING_FIGURES} if RANKING_FIGURES else {}),
             image_dir=lambda wc, output: str(Path(output.markdown).with_suffix("")),
             benchmark_dir=f"{RESULTS}/benchmarks",
             max_image_bytes=2**20,

@@ -7,7 +7,7 @@ redirect_to_log(snakemake)  # noqa: F821 (injected by Snakemake)
 import pandas as pd
 
 from subsetgrad.bench.results import figures, style
-from subsetgrad.bench.results.specs import LABELS, TASK_RESULTS
+from subsetgrad.bench.results.specs import LABELS, TASK_RESULTS, estimator_ranking
 
 out, params = snakemake.output, snakemake.params
 metrics = pd.read_csv(snakemake.input.metrics)
@@ -33,3 +33,9 @@ for i, task in enumerate(params.curve_tasks):
     )
     style.save(fig, out.curves[i], out.curves_pdf[i])
     print(f"{task}: {len(params.curve_files[task])} curve file(s)")
+if out.ranking:
+    ranking = estimator_ranking(metrics, snakemake.config)
+    title = "Estimators across every task-dataset cell"
+    fig = figures.critical_difference(ranking.result, LABELS, title=title)
+    style.save(fig, out.ranking[0], out.ranking_pdf[0])
+    print("\n".join(ranking.notes()))

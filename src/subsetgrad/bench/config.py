@@ -31,6 +31,7 @@ from subsetgrad.bench.experiments import study
 from subsetgrad.bench.experiments.knn import plan as knn_plan
 from subsetgrad.bench.experiments.l2x import plan as l2x_plan
 from subsetgrad.bench.experiments.tsne import plan as tsne_plan
+from subsetgrad.bench.results import comparison
 from subsetgrad.estimators import available_estimators
 
 
@@ -143,11 +144,14 @@ def synthetic_k_fits(config: dict) -> list[str]:
 SEMANTIC_CHECKS: tuple[Callable[[dict], list[str]], ...] = (
     config_checks.numbers_are_finite,
     config_checks.data_dir_is_a_folder,
+    data_config_checks.own_data_entries_are_consistent,
     config_checks.own_data_files_are_valid,
     data_config_checks.datasets_are_known,
+    data_config_checks.text_datasets_are_used_by_text_tasks,
     synthetic_k_fits,
     l2x_plan.l2x_settings_exist,
     knn_plan.knn_config_problems,
     tsne_plan.tsne_config_problems,
     study.study_problems_are_enumerable,
+    comparison.paired_test_fits_the_seeds,
 )

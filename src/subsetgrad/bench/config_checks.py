@@ -5,8 +5,9 @@
   and a NaN temperature would only fail deep inside a training job.
 * ``data_dir`` is a folder, or does not exist yet (the workflow creates it).
 * Each bring-your-own dataset (top-level ``datasets:``) names a file that exists and
-  holds valid arrays (shapes, dtypes, NaN, label range), checked by the same function
-  that prepares it (:func:`subsetgrad.bench.data.byo.read_npz`). The file is read in full, so
+  holds valid arrays (shapes, dtypes, NaN, label range), or valid labelled text, checked by
+  the same function that prepares it (:func:`subsetgrad.bench.data.byo.read_npz`,
+  :func:`subsetgrad.bench.data.byo_text.validate_text_entry`). The file is read in full, so
   the check is skipped once ``<data_dir>/prepared/<name>.npz`` is newer than the file:
   it passed the same checks when it was prepared.
 """
@@ -54,6 +55,7 @@ def own_data_files_are_valid(config: dict) -> list[str]:
     if not declared:
         return []
     from subsetgrad.bench.data.byo import read_npz
+    from subsetgrad.bench.data.byo_text import is_text_entry, validate_text_entry
     from subsetgrad.bench.data.core import DataError
 
     problems = []
@@ -63,6 +65,9 @@ def own_data_files_are_valid(config: dict) -> list[str]:
         if source.is_file() and prepared.is_file() and prepared.stat().st_mtime >= source.stat().st_mtime:
             continue
         try:
+            if is_text_entry(entry):
+                validate_text_entry(entry)
+                continue
             read_npz(
                 source,
                 entry.get("x_key"),

@@ -10,7 +10,8 @@ A config entry under the top-level ``datasets:`` key (schema:
         test_fraction: 0.2
 
 and ``tasks.<task>.datasets: [my_faces]`` then uses it like a builtin dataset
-(kNN and t-SNE: any ``[N, ...]`` numeric features with integer class labels).
+(kNN and t-SNE: any ``[N, ...]`` numeric features with integer class labels). Labelled
+text for L2X (a TSV/CSV, or token ids with ``kind: text``) is read by :mod:`.byo_text`.
 The file is validated before anything else runs (:func:`validate_arrays`):
 shapes, dtypes, label range, NaN/inf; each problem is reported with what to fix.
 
@@ -156,6 +157,10 @@ def read_npz(path: str | Path, x_key: str | None = None, y_key: str | None = Non
 
 def prepare_byo(name: str, entry: dict, split_seed: int, base_dir: str | Path = ".") -> Dataset:
     """Prepare a bring-your-own dataset from its config entry (see the module docstring)."""
+    from subsetgrad.bench.data.byo_text import is_text_entry, prepare_text
+
+    if is_text_entry(entry):
+        return prepare_text(name, entry, split_seed, base_dir)
     path = Path(entry["path"])
     if not path.is_absolute():
         path = Path(base_dir) / path

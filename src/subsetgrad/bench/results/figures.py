@@ -179,3 +179,53 @@ def _finish(fig, axes, title: str | None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def critical_difference(result, labels: Mapping[str, str] | None = None, title: str | None = None):
+    """Critical-difference diagram of a :class:`~.statistics.FriedmanResult`: the estimators'
+    average ranks on a rank axis (1 = best, at the left), the Nemenyi critical difference as
+    a bar above the axis, and a thick line joining each group of estimators whose average
+    ranks differ by less than it. Without a Friedman test (too few estimators or cells) it
+    says why instead."""
+    import matplotlib.pyplot as plt
+
+    style.apply_style()
+    labels = dict(labels or {})
+    if result.reason:
+        return style.placeholder(f"no critical-difference diagram: {result.reason}")
+    ordered = sorted(result.estimators, key=lambda e: result.average_ranks[e])
+    k = len(ordered)
+    half = math.ceil(k / 2)
+    groups = result.indistinguishable_groups()
+    top_label = -0.35 - 0.16 * len(groups)  # the first name sits below every group's bar
+    bottom = top_label - 0.42 * (half - 1) - 0.3
+    fig, ax = plt.subplots(figsize=(7.0, 0.75 * (1.25 - bottom) + 0.7))
+    ax.set_xlim(0.5, k + 0.5)
+    ax.set_ylim(bottom, 1.25)
+    ax.axis("off")
+    ax.hlines(0, 1, k, color="0.2", lw=1)
+    for r in range(1, k + 1):
+        ax.vlines(r, 0, 0.12, color="0.2", lw=1)
+        ax.text(r, 0.22, str(r), ha="center", va="bottom", fontsize=8)
+    colors = style.estimator_colors(ordered)
+    for i, estimator in enumerate(ordered):
+        rank = result.average_ranks[estimator]
+        left = i < half
+        depth = top_label - 0.42 * (i if left else k - 1 - i)
+        x_text = 0.55 if left else k + 0.45
+        ax.plot([rank, rank, x_text], [0, depth, depth], color=colors[estimator], lw=1)
+        ax.text(x_text, depth + 0.04, f"{labels.get(estimator, estimator)} ({rank:.2f})",
+                ha="left" if left else "right", va="bottom", fontsize=8)
+    cd = result.critical_difference
+    ax.hlines(0.8, 1, 1 + cd, color="0.2", lw=1.5)
+    ax.vlines([1, 1 + cd], 0.72, 0.88, color="0.2", lw=1.5)
+    ax.text(1 + cd / 2, 0.92, f"CD = {cd:.2f} (Nemenyi, α = {result.alpha:g})", ha="center", va="bottom",
+            fontsize=8)
+    for j, group in enumerate(groups):
+        low, high = result.average_ranks[group[0]], result.average_ranks[group[-1]]
+        ax.hlines(-0.2 - 0.16 * j, low - 0.03, high + 0.03, color="0.1", lw=3)
+    subtitle = (f"average ranks over {len(result.cells)} cells; Friedman p = {result.p:.3g}; "
+                "joined: not significantly different")
+    fig.suptitle(f"{title}\n{subtitle}" if title else subtitle, fontsize=9)
+    fig.tight_layout()
+    return fig

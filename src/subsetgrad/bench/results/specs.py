@@ -13,13 +13,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from subsetgrad import estimator_class
 from subsetgrad.bench.experiments.common import run_temperatures
 from subsetgrad.bench.experiments.study import settings_for, study_swept_option
+from subsetgrad.bench.results import comparison
 from subsetgrad.bench.results.published import published
-from subsetgrad.bench.results.tables import ResultTable, summary_table
+from subsetgrad.bench.results.tables import ResultTable, key_label, summary_table
 
 #: Display names of keys and values, shared by tables and figures.
 LABELS = {
@@ -56,6 +58,10 @@ TITLES = {
     "knn_accuracy": "Deep stochastic kNN: test accuracy (%), temperature chosen on validation",
     "study_bias": "Estimator study: bias against the exact gradient of the estimator's own family",
     "study_variance": "Estimator study: variance of single-sample gradient directions",
+    "l2x_comparison": "Feature selection (L2X): post-hoc accuracy with confidence intervals and paired tests",
+    "knn_comparison": "Deep stochastic kNN: test accuracy (%) with confidence intervals and paired tests",
+    "tsne_comparison": "Parametric t-SNE: 1-NN error with confidence intervals and paired tests",
+    "estimator_ranks": "Estimators ranked across every task-dataset cell (Friedman test)",
 }
 
 
@@ -316,6 +322,130 @@ def study_variance(metrics: pd.DataFrame, config: dict) -> ResultTable:
     return _study_table(metrics, config, "variance")
 
 
+# ----------------------------------------------------------------------------- comparisons
+def _comparison_table(frame: pd.DataFrame, config: dict, name: str, **kwargs) -> ResultTable:
+    chosen = comparison.settings(config)
+    return summary_table(frame, name=name, title=TITLES[name], interval=chosen["confidence"],
+                         paired=chosen["paired_test"], alpha=chosen["alpha"], labels=_labels_for(frame), **kwargs)
+
+
+def l2x_comparison(metrics: pd.DataFrame, config: dict) -> ResultTable:
+    task = config["tasks"]["l2x"]
+    frame = _task_metrics(metrics, "l2x", "posthoc_accuracy")
+    return _comparison_table(
+        frame, config, "l2x_comparison", rows=["estimator", "tau"], columns=["dataset"], better="max",
+        expected_rows=_l2x_rows(task, frame), expected_columns=list(task.get("datasets", [])), digits=3,
+        unranked=L2X_REFERENCES, notes=["References are neither bold nor tested."])
+
+
+def knn_comparison(metrics: pd.DataFrame, config: dict) -> ResultTable:
+    task = config["tasks"]["knn"]
+    frame = _best_tau_on_validation(metrics[metrics.task == "knn"], "val_accuracy", "test_accuracy")
+    baselines = sorted(set(frame.loc[frame.seed.isna(), "estimator"]))
+    return _comparison_table(
+        frame, config, "knn_comparison", rows=["estimator"], columns=["dataset"], better="max",
+        expected_rows=[*baselines, *task.get("estimators", [])], expected_columns=list(task.get("datasets", [])),
+        digits=1, scale=100.0, annotate="tau", unranked=baselines,
+        notes=["τ in a cell: the temperature with the best mean validation accuracy. The untrained kNN "
+               "rows have no seed: neither bold nor tested."])
+
+
+def tsne_comparison(metrics: pd.DataFrame, config: dict) -> ResultTable:
+    task = config["tasks"]["tsne"]
+    frame = tsne_frame(metrics)
+    frame = frame[(frame.metric == "one_nn_error") & frame.seed.notna()]
+    methods = list(task.get("methods", [])) + list(task.get("estimators", []))
+    return _comparison_table(
+        frame, config, "tsne_comparison", rows=["estimator", "init"], columns=["dataset", "dimension"],
+        better="min", expected_rows=[(m, i) for m in methods for i in task.get("inits", ["scratch"])],
+        expected_columns=[(d, dim) for d in task.get("datasets", []) for dim in task.get("dims", [])],
+        digits=3, unranked=TSNE_REFERENCES,
+        notes=["1-NN error of the test embedding (lower is better). Random projection and PCA are "
+               "untrained references: neither bold nor tested."])
+
+
+def _ranked_l2x(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
+    frame = _task_metrics(metrics, "l2x", "posthoc_accuracy")
+    frame = frame[~frame.estimator.isin(L2X_REFERENCES)].copy()
+    frame["cell"] = "L2X " + frame.dataset.map(label)
+    return frame
+
+
+def _ranked_knn(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
+    frame = _best_tau_on_validation(metrics[metrics.task == "knn"], "val_accuracy", "test_accuracy")
+    frame = frame[frame.seed.notna()].copy()  # the untrained kNN baselines have no seed
+    frame["cell"] = "kNN " + frame.dataset.map(label)
+    return frame
+
+
+def _ranked_tsne(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
+    frame = tsne_frame(metrics)
+    frame = frame[(frame.metric == "one_nn_error") & frame.seed.notna()]
+    frame = frame[~frame.estimator.isin(TSNE_REFERENCES)].copy()
+    pretrained = np.where(frame["init"] == "pretrained", " pretrained", "")
+    frame["cell"] = ("t-SNE " + frame.dataset.map(label) + " d="
+                     + frame.dimension.astype("Int64").astype(str) + pretrained)
+    return frame
+
+
+#: What each training task contributes to the estimator ranking: one metric per task-dataset cell.
+COMPARED: dict[str, comparison.Compared] = {
+    "l2x": comparison.Compared("posthoc_accuracy", "max", _ranked_l2x, selection="metric"),
+    "knn": comparison.Compared("test_accuracy", "max", _ranked_knn, selection="validation"),
+    "tsne": comparison.Compared("one_nn_error", "min", _ranked_tsne, selection="single"),
+}
+
+
+def estimator_ranking(metrics: pd.DataFrame, config: dict) -> comparison.Ranking:
+    """The Friedman ranking of the estimators over every task-dataset cell of :data:`COMPARED`."""
+    return comparison.ranking(metrics, config, COMPARED)
+
+
+#: The name of the ranking's column of average ranks.
+AVERAGE_RANK = "average rank"
+
+
+class RankTable(ResultTable):
+    """Scores per estimator (rows) and task-dataset cell (columns) with each score's rank,
+    and a last column of average ranks (bold: the best)."""
+
+    def cell_text(self, cell: pd.Series, fmt: str = "markdown") -> str:
+        average = cell[self.col_keys[0]] == AVERAGE_RANK
+        text = f"{cell['mean']:.2f}" if average else self._number(cell["mean"])
+        if cell.best:
+            text = {"markdown": f"**{text}**", "html": f"<b>{text}</b>", "text": text}[fmt]
+        return text if average else f"{text} ({int(cell.n_seeds)}; {cell.annotation})"
+
+    def legend(self) -> str:
+        return ("Cells: the estimator's score in the task-dataset cell (mean over seeds; n = number of "
+                "seeds; its rank in the cell, 1 = best); last column: average rank over the cells, "
+                "bold: best.")
+
+
+def estimator_ranks(metrics: pd.DataFrame, config: dict) -> RankTable:
+    result = estimator_ranking(metrics, config)
+    friedman = result.result
+    records = []
+    for i, estimator in enumerate(friedman.estimators):
+        for j, cell in enumerate(friedman.cells):
+            row = result.scores[(result.scores.cell == cell) & (result.scores.estimator == estimator)].iloc[0]
+            tau = "" if pd.isna(row.tau) else f"τ={key_label(row.tau)}; "
+            records.append({"estimator": estimator, "cell": cell, "mean": row.score, "std": float("nan"),
+                            "n_seeds": int(row.n_seeds), "annotation": f"{tau}rank {friedman.ranks[j, i]:g}",
+                            "best": friedman.ranks[j, i] == 1})
+        average = friedman.average_ranks[estimator]
+        records.append({"estimator": estimator, "cell": AVERAGE_RANK, "mean": average, "std": float("nan"),
+                        "n_seeds": len(friedman.cells), "annotation": "",
+                        "best": average == min(friedman.average_ranks.values())})
+    order = sorted(friedman.estimators, key=lambda e: friedman.average_ranks[e])
+    cells = pd.DataFrame(records, columns=["estimator", "cell", "mean", "std", "n_seeds", "annotation", "best"])
+    cells = cells.sort_values("estimator", key=lambda s: s.map(order.index), kind="stable").reset_index(drop=True)
+    cells = cells.assign(source="measured", relation="=", citation="")
+    return RankTable(name="estimator_ranks", title=TITLES["estimator_ranks"], row_keys=["estimator"],
+                     col_keys=["cell"], cells=cells, digits=3, notes=result.notes(),
+                     labels=_labels_for(cells.assign(dataset="")))
+
+
 @dataclass
 class TaskResults:
     """A task's tables (name -> builder) and the metrics its figures plot."""
@@ -339,18 +469,19 @@ class TaskResults:
 
 TASK_RESULTS: dict[str, TaskResults] = {
     "l2x": TaskResults(
-        "l2x", {"l2x_posthoc": l2x_posthoc, "l2x_median_rank": l2x_median_rank},
+        "l2x", {"l2x_posthoc": l2x_posthoc, "l2x_median_rank": l2x_median_rank, "l2x_comparison": l2x_comparison},
         temperature_metrics=["posthoc_accuracy", "median_rank"],
         curve_metrics=["train_loss", "val_fidelity", "val_posthoc_accuracy"]),
     "tsne": TaskResults(
-        "tsne", {"tsne_quality": tsne_quality}, temperature_metrics=[], curve_metrics=["loss"],
+        "tsne", {"tsne_quality": tsne_quality, "tsne_comparison": tsne_comparison}, temperature_metrics=[],
+        curve_metrics=["loss"],
         curves_share_y=False),
     "synthetic": TaskResults(
         "synthetic", {"synthetic_tv": synthetic_tv, "synthetic_checks": synthetic_checks},
         temperature_metrics=["tv_distance", "theorem1_agreement"],
         references={"tv_distance": "tv_distance_expected_by_chance"}),
     "knn": TaskResults(
-        "knn", {"knn_accuracy": knn_accuracy},
+        "knn", {"knn_accuracy": knn_accuracy, "knn_comparison": knn_comparison},
         temperature_metrics=["test_accuracy", "val_accuracy"],
         curve_metrics=["val_accuracy", "train_loss", "train_topk_correct"]),
     "study": TaskResults(
@@ -361,14 +492,31 @@ TASK_RESULTS: dict[str, TaskResults] = {
 
 #: The table of each task shown in the README (every table is in the profile's results
 #: document); the others are diagnostics or a second view of the same runs.
-HEADLINE_TABLES = ("synthetic_tv", "l2x_posthoc", "knn_accuracy", "tsne_quality", "study_bias")
+HEADLINE_TABLES = ("synthetic_tv", "l2x_posthoc", "knn_accuracy", "tsne_quality", "study_bias", "estimator_ranks")
+
+
+#: Tables and figures across tasks, made when at least one task of :data:`COMPARED`
+#: is enabled; their "task" in the results document is this name.
+ACROSS_TASKS = "comparison"
+ACROSS_TASK_TABLES = {"estimator_ranks": estimator_ranks}
+#: The critical-difference diagram of the estimator ranking (results/<profile>/figures/<name>.png).
+CRITICAL_DIFFERENCE_FIGURE = "critical_difference"
+
+
+def across_task_tables(tasks) -> list[str]:
+    """The cross-task tables of a profile whose enabled tasks are ``tasks``."""
+    return list(ACROSS_TASK_TABLES) if set(tasks) & set(COMPARED) else []
 
 
 def table_names(task: str) -> list[str]:
+    if task == ACROSS_TASKS:
+        return list(ACROSS_TASK_TABLES)
     return list(TASK_RESULTS[task].tables) if task in TASK_RESULTS else []
 
 
 def build_table(name: str, metrics: pd.DataFrame, config: dict) -> ResultTable:
+    if name in ACROSS_TASK_TABLES:
+        return ACROSS_TASK_TABLES[name](metrics, config)
     for spec in TASK_RESULTS.values():
         if name in spec.tables:
             return spec.tables[name](metrics, config)
@@ -376,6 +524,8 @@ def build_table(name: str, metrics: pd.DataFrame, config: dict) -> ResultTable:
 
 
 def task_of_table(name: str) -> str:
+    if name in ACROSS_TASK_TABLES:
+        return ACROSS_TASKS
     for spec in TASK_RESULTS.values():
         if name in spec.tables:
             return spec.task

@@ -18,6 +18,13 @@ they are never averaged with, or ranked against, measured cells.
 Each table is written as CSV (one tidy row per cell, unrounded), Markdown,
 LaTeX (booktabs, rendered by pandas' ``Styler.to_latex``) and an HTML fragment for
 the Snakemake report.
+
+A comparison table (``interval`` given) shows ``mean [low, high] (n)`` instead: the
+Student-t confidence interval of the mean over the n seeds. Each measured row is then
+tested against the column's best row on their common seeds with a paired test
+(:mod:`.statistics`), the p-values of one column adjusted together by Holm's method;
+a row significantly worse than the best carries a dagger. A test that lacks the seeds
+it needs (:data:`~.statistics.MINIMUM_SEEDS`) reports nothing, and the notes say so.
 """
 from __future__ import annotations
 
@@ -33,10 +40,13 @@ import numpy as np
 import pandas as pd
 
 from subsetgrad.bench.io import write_csv, write_text
+from subsetgrad.bench.results.statistics import MINIMUM_SEEDS, PAIRED_TEST_NAMES, holm, paired_test, t_interval
 
 MISSING = "missing"
 #: Label of a key that does not apply, e.g. the temperature of an estimator without one.
 NOT_APPLICABLE = "—"
+#: Mark of a cell significantly worse than its column's best (paired test, Holm-adjusted).
+WORSE = "†"
 BETTER = ("max", "min")
 
 
@@ -69,7 +79,9 @@ class ResultTable:
 
     ``cells`` columns: the row keys and column keys (as labels), ``mean``,
     ``std``, ``n_seeds``, ``source`` (``measured``/``published``), ``relation``
-    (``=`` or ``<=`` for published bounds), ``best``, ``annotation``, ``citation``.
+    (``=`` or ``<=`` for published bounds), ``best``, ``annotation``, ``citation``; a
+    comparison table (``interval`` set) also ``ci_low``, ``ci_high``, ``paired_seeds``,
+    ``p_vs_best`` (Holm-adjusted) and ``worse_than_best``.
     """
 
     name: str
@@ -80,6 +92,11 @@ class ResultTable:
     digits: int = 3
     notes: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    #: confidence of the interval printed in each cell; None: print the standard deviation
+    interval: float | None = None
+    #: the paired test of a comparison table (a name in statistics.PAIRED_TESTS)
+    paired: str | None = None
+    alpha: float = 0.05
 
     # ----- structure -----
     def row_tuples(self) -> list[tuple]:
@@ -117,7 +134,12 @@ class ResultTable:
         if cell.n_seeds == 0:
             return "<i>missing</i>" if fmt == "html" else MISSING
         text = self._number(cell["mean"])
-        if cell.n_seeds > 1:
+        if self.interval is not None:
+            if cell.n_seeds > 1:
+                text += f" [{self._number(cell['ci_low'])}, {self._number(cell['ci_high'])}]"
+            if bool(cell.get("worse_than_best", False)):
+                text += WORSE
+        elif cell.n_seeds > 1:
             text += " ± " + self._number(cell["std"])
         if cell.best:
             text = {"markdown": f"**{text}**", "html": f"<b>{text}</b>", "text": text}[fmt]
@@ -153,7 +175,13 @@ class ResultTable:
 
     # ----- outputs -----
     def legend(self) -> str:
-        parts = ["mean ± std over seeds (n = number of seeds)"]
+        if self.interval is not None:
+            parts = [f"mean [{self.interval:.0%} t-interval] over seeds (n = number of seeds; "
+                     "no interval for a single seed)"]
+            parts.append(f"{WORSE}: worse than the column's best at α = {self.alpha:g}, "
+                         f"{PAIRED_TEST_NAMES[self.paired]} on common seeds, Holm-adjusted per column")
+        else:
+            parts = ["mean ± std over seeds (n = number of seeds)"]
         if self.cells.best.any():
             parts.append("bold: best measured value per column")
         parts.append("missing: the run is absent (never counted as zero)")
@@ -182,7 +210,7 @@ class ResultTable:
         styler = styler.format(_latex_escape, subset=list(range(n_keys)))
         styler = styler.format(_latex_value, subset=list(range(n_keys, frame.shape[1])))
         styler = styler.format_index(lambda i: _latex_escape(([*keys, *values])[i]), axis=1)
-        marks = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        marks = pd.DataFrame("", index=frame.index, columns=frame.columns, dtype=object)  # any row count
         marks.iloc[:, n_keys:] = np.where(best.to_numpy(), "textbf: --rwrap;",
                                           np.where(missing.to_numpy(), "textit: --rwrap;", ""))
         styler = styler.apply(lambda _: marks, axis=None)
@@ -252,7 +280,8 @@ def _latex_escape(text) -> str:
     (±, τ, ≤, ∝, —) as their commands."""
     replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                     "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                    "^": r"\textasciicircum{}", "±": r"$\pm$", "∝": r"$\propto$", "τ": r"$\tau$", "≤": r"$\leq$", "—": "--"}
+                    "^": r"\textasciicircum{}", "±": r"$\pm$", "∝": r"$\propto$", "τ": r"$\tau$", "≤": r"$\leq$", "—": "--",
+                    "†": r"\textsuperscript{\dag}", "α": r"$\alpha$"}
     return "".join(replacements.get(ch, ch) for ch in str(text))
 
 
@@ -304,6 +333,9 @@ def summary_table(
     labels: Mapping[str, str] | None = None,
     notes: Sequence[str] = (),
     unranked: Iterable[str] = (),
+    interval: float | None = None,
+    paired: str | None = None,
+    alpha: float = 0.05,
 ) -> ResultTable:
     """Mean ± std over seeds per (row, column) cell of tidy metrics ``frame``.
 
@@ -321,12 +353,20 @@ def summary_table(
     value(s) are printed inside each cell (e.g. the temperature chosen on
     validation). ``unranked``: values of the first row key whose rows are shown
     but never bold (oracle references such as the true features).
+    ``interval``: print each cell's t confidence interval at this confidence instead
+    of the standard deviation; ``paired`` (with ``interval`` and ``better``): test each
+    row against its column's best row on their common seeds (``t`` or ``wilcoxon``),
+    Holm-adjusted per column at level ``alpha``.
     """
     rows, columns = list(rows), list(columns)
     if set(rows) & set(columns):
         raise ValueError(f"table {name}: keys {sorted(set(rows) & set(columns))} are both rows and columns")
     if better is not None and isinstance(better, str) and better not in BETTER:
         raise ValueError(f"table {name}: better must be one of {BETTER} or None, got {better!r}")
+    if paired is not None and (interval is None or better is None):
+        raise ValueError(f"table {name}: a paired comparison needs an interval and a 'better' direction")
+    if paired is not None and paired not in MINIMUM_SEEDS:
+        raise ValueError(f"table {name}: paired must be one of {sorted(MINIMUM_SEEDS)}, got {paired!r}")
     keys = rows + columns
     absent = [k for k in keys + ["value"] if k not in frame.columns]
     if absent:
@@ -351,6 +391,7 @@ def summary_table(
         )
 
     stats = {}
+    seed_values: dict[tuple, dict[str, float]] = {}
     for cell_keys, group in data.groupby(keys, sort=False):
         values = group["value"].astype(float).to_numpy() * scale
         note = ""
@@ -364,6 +405,10 @@ def summary_table(
             "n_seeds": len(values),
             "annotation": note,
         }
+        if interval is not None:
+            _, low, high = t_interval(values, interval)
+            stats[tuple(cell_keys)].update(ci_low=low, ci_high=high)
+            seed_values[tuple(cell_keys)] = dict(zip(group["seed"], values))
 
     observed_rows = {k[: len(rows)] for k in stats}
     observed_cols = {k[len(rows):] for k in stats}
@@ -374,13 +419,18 @@ def summary_table(
         published_cols = set(_labelled(published[columns].itertuples(index=False, name=None), len(columns)))
     col_tuples = _ordered(_labelled(expected_columns, len(columns)), observed_cols | published_cols)
 
+    comparison_columns = (["ci_low", "ci_high", "paired_seeds", "p_vs_best", "worse_than_best"]
+                          if interval is not None else [])
+    empty = {"mean": float("nan"), "std": float("nan"), "n_seeds": 0, "annotation": "",
+             "ci_low": float("nan"), "ci_high": float("nan")}
     records = []
     for row, col in product(row_tuples, col_tuples):
-        stat = stats.get(row + col, {"mean": float("nan"), "std": float("nan"), "n_seeds": 0, "annotation": ""})
+        stat = {**empty, **stats.get(row + col, {})}
         records.append({**dict(zip(rows, row)), **dict(zip(columns, col)), **stat,
-                        "source": "measured", "relation": "=", "best": False, "citation": ""})
+                        "source": "measured", "relation": "=", "best": False, "citation": "",
+                        "paired_seeds": 0, "p_vs_best": float("nan"), "worse_than_best": False})
     cells = pd.DataFrame(records, columns=keys + ["mean", "std", "n_seeds", "annotation", "source",
-                                                  "relation", "best", "citation"])
+                                                  "relation", "best", "citation", *comparison_columns])
 
     # Bold: best measured mean per column, compared at the printed precision.
     for col in col_tuples:
@@ -397,6 +447,8 @@ def summary_table(
         printed = cells.loc[mask, "mean"].round(digits)
         target = printed.max() if direction == "max" else printed.min()
         cells.loc[printed.index[printed == target], "best"] = True
+        if paired is not None:
+            notes = [*notes, *_compare_with_best(cells, mask, rows, col, seed_values, direction, paired, alpha)]
 
     if len(published):
         extra = []
@@ -414,7 +466,40 @@ def summary_table(
             notes = [*notes, "Published: " + "; ".join(citations) + "."]
 
     return ResultTable(name=name, title=title, row_keys=rows, col_keys=columns, cells=cells,
-                       digits=digits, notes=list(notes), labels=dict(labels or {}))
+                       digits=digits, notes=list(dict.fromkeys(notes)), labels=dict(labels or {}),
+                       interval=interval, paired=paired, alpha=alpha)
+
+
+def _compare_with_best(cells: pd.DataFrame, mask: np.ndarray, rows: list[str], col: tuple,
+                       seed_values: Mapping[tuple, Mapping[str, float]], direction: str, test: str,
+                       alpha: float) -> list[str]:
+    """Fill ``paired_seeds``, ``p_vs_best`` and ``worse_than_best`` of the ranked measured
+    cells ``mask`` of one column: each against the cell with the best unrounded mean, on
+    their common seeds; return notes on comparisons that lacked the seeds they need."""
+    candidates = cells[mask]
+    best_index = candidates["mean"].idxmax() if direction == "max" else candidates["mean"].idxmin()
+    best_values = seed_values[tuple(cells.loc[best_index, rows]) + col]
+    tested, p_values, short = [], [], []
+    for index, cell in candidates.iterrows():
+        if index == best_index:
+            continue
+        values = seed_values[tuple(cell[rows]) + col]
+        common = sorted(set(values) & set(best_values), key=_sort_key)
+        result = paired_test([values[s] for s in common], [best_values[s] for s in common], test)
+        cells.loc[index, "paired_seeds"] = len(common)
+        tested.append(index)
+        p_values.append(result.p)
+        if result.reason:
+            short.append(result.reason)
+    adjusted = holm(p_values)
+    for index, p in zip(tested, adjusted):
+        cells.loc[index, "p_vs_best"] = p
+        cells.loc[index, "worse_than_best"] = bool(p <= alpha)
+    if not short:
+        return []
+    return [f"No paired test where a row shares fewer than {MINIMUM_SEEDS[test]} seeds with the best "
+            f"(the {PAIRED_TEST_NAMES[test]} needs at least {MINIMUM_SEEDS[test]}): such a cell is never "
+            "called worse than the best."]
 
 
 def write_tables(tables: Iterable[ResultTable], directory: str | Path) -> list[Path]:
