@@ -196,7 +196,7 @@ def backward_steps(
                 g_j = torch.add(g_step, g_shared, out=g)
             if j < k - 1:
                 torch.sub(one, a, out=one_minus_a)
-                if check_saturation and a.max().item() < 1:  # the clamp is inactive in this step
+                if check_saturation and torch.amax(a).item() < 1:  # the clamp is inactive in this step
                     g_j = torch.addcdiv(g_j, grad_r, one_minus_a, value=-1.0 / tau, out=g)
                 else:
                     # m / clamp(1 - a, tiny) with m = clamp((1 - a) / tiny, 0, 1): see the module doc
