@@ -289,8 +289,8 @@ def forward_steps(
     rows, n = scores.shape
     steps = scores.new_empty((rows, k, n)) if keep_steps else None
     soft = scores.new_empty((rows, n)) if want_sum else None
-    if rows == 0 or n == 0:
-        return steps, soft
+    if rows == 0 or n == 0 or not (keep_steps or want_sum):
+        return steps, soft  # (the straight-through k-hot with recompute needs no forward pass)
     params = _params(scores, tau)
     # an unused pointer argument still needs a tensor; the kernel never touches it
     steps_arg = steps if keep_steps else scores
@@ -365,13 +365,13 @@ def backward_steps(
 
 
 class TritonRelaxedTopK(torch.autograd.Function):
-    """Outputs ``(steps [B, k, n], khot [B, n])``; with ``recompute`` and not ``sequence``, ``(khot,)``.
+    """Outputs ``(steps [B, k, n],)`` with ``sequence``; else ``(steps, khot [B, n])``, or ``(khot,)``
+    with ``recompute``.
 
-    ``khot`` is the relaxed k-hot (``None``-like zeros are never produced: with
-    ``sequence=True`` the second output is the steps' sum only when asked), or
-    with ``hard=True`` the exact k-hot of the top-k with the relaxed gradient.
-    The steps are an output, not an intermediate, so that a double backward can
-    differentiate through them (as in :class:`subsetgrad._relaxed_kernels.RelaxedTopK`).
+    ``khot`` is the relaxed k-hot, or with ``hard=True`` the exact k-hot of the
+    top-k with the relaxed k-hot's gradient (straight-through). The steps are an
+    output, not an intermediate, so that a double backward can differentiate
+    through them (as in :class:`subsetgrad._relaxed_kernels.RelaxedTopK`).
     """
 
     @staticmethod
