@@ -68,7 +68,11 @@ def make_scores(dtype, rows, n, k, seed, masked, tied, spread=1.0):
 
 
 def tolerances(dtype):
-    return (1e-10, 1e-10) if dtype == torch.float64 else (1e-5, 1e-6)
+    if dtype == torch.float64:
+        return (1e-10, 1e-10)
+    # compiled for a GPU, Triton's float32 exp and log are the hardware's approximate
+    # instructions (a few ulp, against torch's correctly rounded-to-1-ulp ones)
+    return (1e-4, 1e-5) if DEVICE == "cuda" else (1e-5, 1e-6)
 
 
 def assert_kernels_match(scores, k, tau, mode, recompute, on_chip_limit=None, tile=None, seed=0):
