@@ -164,3 +164,13 @@ def test_cpu_tensors_take_the_fused_pytorch_op():
     from subsetgrad import relaxed
 
     assert not relaxed._use_triton(torch.zeros(2, 3))
+
+
+@pytest.mark.skipif(DEVICE == "cuda", reason="with a GPU the kernels run compiled")
+def test_kernels_run_under_the_interpreter_without_a_gpu():
+    # Triton fixes interpretation when its language module is first imported: something
+    # importing Triton before conftest.py sets TRITON_INTERPRET would leave compiled kernels
+    # that cannot take CPU tensors, and every test above would fail for that reason alone.
+    assert type(kernels._forward_on_chip).__name__ == "InterpretedFunction", (
+        "Triton was imported before TRITON_INTERPRET=1 was set (see tests/conftest.py)"
+    )
