@@ -54,7 +54,7 @@ def _triton_kernels():
 
 
 def _use_triton(scores: Tensor) -> bool:
-    """Triton kernels for CUDA tensors of a floating dtype when Triton is installed."""
+    """Triton kernels for CUDA tensors when Triton is installed; the fused PyTorch op otherwise."""
     return scores.device.type == "cuda" and _triton_kernels() is not None
 
 
