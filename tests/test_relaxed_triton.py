@@ -24,9 +24,11 @@ TRITON_PLATFORM = sys.platform == "linux" and platform.machine() in ("x86_64", "
 
 try:
     import triton  # noqa: F401
-except ImportError:
-    if TRITON_PLATFORM:
-        raise  # the test environment installs Triton here: a missing one is a broken set-up
+except ImportError as err:
+    if TRITON_PLATFORM:  # the test environment installs Triton here: a missing one is a broken set-up
+        raise ImportError(
+            "the Triton kernels' tests need Triton: `make test` installs it, or `pip install -e '.[gpu]'`"
+        ) from err
     pytest.skip("Triton is not available on this platform", allow_module_level=True)
 
 from subsetgrad import _relaxed_triton as kernels
