@@ -9,10 +9,12 @@ Forward. The same tensor operations as the textbook loop, in the same order, on
 contiguous rows, so that the step outputs ``a_j`` are bit-for-bit those of the
 textbook loop on the same device (elementwise IEEE operations, ``log`` and the
 row-wise softmax do not depend on where a row sits in memory). Differences:
-nothing is recorded by autograd, intermediates are written into three reused
-buffers, rows are processed in cache-sized blocks (all k steps of a block, then
-the next block), and the sum ``sum_j a_j`` is accumulated step by step (a
-different summation order than ``stack(...).sum``: equal to rounding).
+nothing is recorded by autograd, the intermediates of step j are written into
+the buffer of its output (``log(clamp(1 - a_{j-1}))``, then ``z_j``, then, by an
+in-place softmax, ``a_j``) and into one reused buffer for ``r``, rows are
+processed in cache-sized blocks (all k steps of a block, then the next block),
+and the sum ``sum_j a_j`` is accumulated step by step (a different summation
+order than ``stack(...).sum``: equal to rounding).
 
 Backward. Only the k step outputs are needed. With ``g_j`` the gradient
 reaching ``a_j`` from the outputs and ``sbw(G, a) = a * (G - <a, G>)`` the
@@ -66,8 +68,8 @@ from torch import Tensor
 from .gumbel import topk_khot
 
 # Rows are processed in blocks of about this many elements, all k steps of a
-# block before the next block, so that the working set of the step loop (three
-# [rows, n] buffers plus the step output) stays in the per-core cache instead of
+# block before the next block, so that the working set of the step loop (the
+# running r, the previous and the current step output, the running sum) stays in the per-core cache instead of
 # streaming score-sized tensors through memory once per operation.
 # Measured on a 2-core AMD EPYC (benchmarks/bench_relaxed_topk.py): 2^17..2^18
 # elements is fastest at n = 10000; much smaller blocks lose to per-operation
@@ -101,7 +103,7 @@ def forward_steps(
     ``keep_steps``) and their sum (``None`` unless ``want_sum``). The steps are
     separate tensors rather than one ``[k, B, n]`` block: a block that large
     exceeds the allocator's reuse threshold and is page-faulted in afresh on every
-    call. Intermediates live in three reused block-sized buffers.
+    call. Intermediates live in the step's output buffer and one reused block-sized buffer.
     """
     tiny = torch.finfo(scores.dtype).tiny
     with torch.no_grad():
@@ -112,28 +114,29 @@ def forward_steps(
         soft = torch.empty_like(scores) if want_sum else None
         blocks = _row_blocks(rows, n)
         width = blocks[0].stop - blocks[0].start
-        z_buf = scores.new_empty((width, n))
         r_buf = scores.new_empty((width, n))
-        log_buf = scores.new_empty((width, n))
         a_buf = None if keep_steps else scores.new_empty((width, n))
         whole = len(blocks) == 1
         for block in blocks:
             size = block.stop - block.start
             s = scores if whole else scores[block]
-            z, r, log_term = z_buf[:size], r_buf[:size], log_buf[:size]
+            r = r_buf[:size]
             outs = _rows(steps, block, whole) if keep_steps else [a_buf[:size]] * k
             total = None if soft is None else (soft if whole else soft[block])
             a = None  # the previous step's output a_{j-1}, first set at j = 0
             for j in range(k):
+                # The step's output buffer holds log(clamp(1 - a_{j-1})), then z = r / tau,
+                # then (softmax in place) a_j: two buffers fewer in the cache than one each.
+                z = outs[j]
                 if j == 0:
                     torch.div(s, tau, out=z)
                 else:
                     # r <- r + log(clamp(1 - a, tiny)), rounded exactly as the textbook rounds it
-                    torch.sub(one, a, out=log_term)
-                    log_term.clamp_(min=tiny).log_()
-                    torch.add(s if j == 1 else r, log_term, out=r)
+                    torch.sub(one, a, out=z)
+                    z.clamp_(min=tiny).log_()
+                    torch.add(s if j == 1 else r, z, out=r)
                     torch.div(r, tau, out=z)
-                a = torch._softmax(z, -1, False, out=outs[j])
+                a = torch._softmax(z, -1, False, out=z)
                 if total is not None:
                     if j == 0:
                         total.copy_(a)
