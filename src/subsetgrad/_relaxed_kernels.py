@@ -175,11 +175,13 @@ def backward_steps(
     grad_scores = torch.empty_like(steps[0])
     blocks = _row_blocks(rows, n)
     width = blocks[0].stop - blocks[0].start
-    buffers = [steps[0].new_empty((width, n)) for _ in range(4)]
+    buffers = [steps[0].new_empty((width, n)) for _ in range(3)]
     whole = len(blocks) == 1
     for block in blocks:
         size = block.stop - block.start
-        step_grad, g, one_minus_a, inverse = (b[:size] for b in buffers)
+        # ``work`` holds 1 - a_j, then G_j (written over its own divisor), then, by an
+        # in-place softmax backward, the step's term: one buffer in the cache, not three
+        work, g, inverse = (b[:size] for b in buffers)
         grad_r = grad_scores if whole else grad_scores[block]  # U_{j+1} = tau * dL/dr_{j+1}, in place
         a_rows = _rows(steps, block, whole)
         g_rows = (
@@ -198,16 +200,16 @@ def backward_steps(
             else:
                 g_j = torch.add(g_step, g_shared, out=g)
             if j < k - 1:
-                torch.sub(one, a, out=one_minus_a)
+                torch.sub(one, a, out=work)
                 if check_saturation and torch.amax(a).item() < 1:  # the clamp is inactive in this step
-                    g_j = torch.addcdiv(g_j, grad_r, one_minus_a, value=-1.0 / tau, out=g)
+                    g_j = torch.addcdiv(g_j, grad_r, work, value=-1.0 / tau, out=work)
                 else:
                     # m / clamp(1 - a, tiny) with m = clamp((1 - a) / tiny, 0, 1): see the module doc
-                    torch.mul(one_minus_a, 1.0 / tiny, out=inverse).clamp_(0.0, 1.0)
-                    inverse.div_(one_minus_a.clamp_(min=tiny))
-                    g_j = torch.addcmul(g_j, grad_r, inverse, value=-1.0 / tau, out=g)
-                torch._softmax_backward_data(g_j, a, -1, a.dtype, grad_input=step_grad)
-                grad_r.add_(step_grad)
+                    torch.mul(work, 1.0 / tiny, out=inverse).clamp_(0.0, 1.0)
+                    inverse.div_(work.clamp_(min=tiny))
+                    g_j = torch.addcmul(g_j, grad_r, inverse, value=-1.0 / tau, out=work)
+                torch._softmax_backward_data(g_j, a, -1, a.dtype, grad_input=work)
+                grad_r.add_(work)
             else:
                 torch._softmax_backward_data(g_j, a, -1, a.dtype, grad_input=grad_r)
     return grad_scores.div_(tau)
