@@ -87,6 +87,13 @@ def _rows(tensors: list[Tensor], block: slice, whole: bool) -> list[Tensor]:
     return tensors if whole else [t[block] for t in tensors]
 
 
+def _softmax_in_place(like: Tensor) -> bool:
+    # The CPU softmax kernels (forward and backward) finish reading a row before they write
+    # it, so input and output may be one buffer (the bit-identity and gradient tests check
+    # it); other devices' kernels make no such promise, so there they get separate buffers.
+    return like.device.type == "cpu"
+
+
 def _one(like: Tensor) -> Tensor:
     # A same-dtype scalar tensor: ``torch.sub(one, a, out=...)`` is the textbook's
     # ``1.0 - a`` (same rounding) written into a reused buffer, without the dtype
@@ -116,6 +123,8 @@ def forward_steps(
         width = blocks[0].stop - blocks[0].start
         r_buf = scores.new_empty((width, n))
         a_buf = None if keep_steps else scores.new_empty((width, n))
+        in_place = _softmax_in_place(scores)
+        z_buf = None if in_place else scores.new_empty((width, n))
         whole = len(blocks) == 1
         for block in blocks:
             size = block.stop - block.start
@@ -127,7 +136,7 @@ def forward_steps(
             for j in range(k):
                 # The step's output buffer holds log(clamp(1 - a_{j-1})), then z = r / tau,
                 # then (softmax in place) a_j: two buffers fewer in the cache than one each.
-                z = outs[j]
+                z = outs[j] if in_place else z_buf[:size]
                 if j == 0:
                     torch.div(s, tau, out=z)
                 else:
@@ -136,7 +145,7 @@ def forward_steps(
                     z.clamp_(min=tiny).log_()
                     torch.add(s if j == 1 else r, z, out=r)
                     torch.div(r, tau, out=z)
-                a = torch._softmax(z, -1, False, out=z)
+                a = torch._softmax(z, -1, False, out=outs[j])
                 if total is not None:
                     if j == 0:
                         total.copy_(a)
@@ -175,13 +184,15 @@ def backward_steps(
     grad_scores = torch.empty_like(steps[0])
     blocks = _row_blocks(rows, n)
     width = blocks[0].stop - blocks[0].start
-    buffers = [steps[0].new_empty((width, n)) for _ in range(3)]
+    in_place = _softmax_in_place(steps[0])
+    buffers = [steps[0].new_empty((width, n)) for _ in range(3 if in_place else 4)]
     whole = len(blocks) == 1
     for block in blocks:
         size = block.stop - block.start
         # ``work`` holds 1 - a_j, then G_j (written over its own divisor), then, by an
         # in-place softmax backward, the step's term: one buffer in the cache, not three
-        work, g, inverse = (b[:size] for b in buffers)
+        work, g, inverse = (b[:size] for b in buffers[:3])
+        term = work if in_place else buffers[3][:size]
         grad_r = grad_scores if whole else grad_scores[block]  # U_{j+1} = tau * dL/dr_{j+1}, in place
         a_rows = _rows(steps, block, whole)
         g_rows = (
@@ -208,8 +219,8 @@ def backward_steps(
                     torch.mul(work, 1.0 / tiny, out=inverse).clamp_(0.0, 1.0)
                     inverse.div_(work.clamp_(min=tiny))
                     g_j = torch.addcmul(g_j, grad_r, inverse, value=-1.0 / tau, out=work)
-                torch._softmax_backward_data(g_j, a, -1, a.dtype, grad_input=work)
-                grad_r.add_(work)
+                torch._softmax_backward_data(g_j, a, -1, a.dtype, grad_input=term)
+                grad_r.add_(term)
             else:
                 torch._softmax_backward_data(g_j, a, -1, a.dtype, grad_input=grad_r)
     return grad_scores.div_(tau)
