@@ -147,7 +147,12 @@ def forward_steps(
                     torch.div(r, tau, out=z)
                 a = torch._softmax(z, -1, False, out=outs[j])
                 if total is not None:
-                    if j == 0:
+                    if keep_steps and k > 1:  # a_1 is kept: the sum starts as a_1 + a_2, no copy
+                        if j == 1:
+                            torch.add(outs[0], a, out=total)
+                        elif j > 1:
+                            total.add_(a)
+                    elif j == 0:
                         total.copy_(a)
                     else:
                         total.add_(a)
