@@ -5,6 +5,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# the test suite also checks the Triton kernels (under Triton's interpreter without a
+# GPU): the `gpu` extra, installed for `make test` only, keeps `make run` light
+GPU_STAMP := $(VENV)/.installed-gpu
 CORES  ?= all
 
 .PHONY: run test lint format docs report clean-results
@@ -18,6 +21,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[workflow,test,docs,dev]'
 	@touch $@
 
+$(GPU_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[gpu]'
+	@touch $@
+
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/default/report.html
@@ -28,7 +35,7 @@ report: $(STAMP)
 	$(BIN)/snakemake --report results/$(PROFILE)/report.html $(if $(filter default,$(PROFILE)),,--configfile config/$(PROFILE).yaml)
 
 # pytest exit code 5 means no test was collected: that is a broken suite, not a pass.
-test: lint $(STAMP)
+test: lint $(STAMP) $(GPU_STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
 	exit $$rc

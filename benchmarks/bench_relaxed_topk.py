@@ -29,9 +29,21 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_relaxed_topk.py              # full table
     .venv/bin/python benchmarks/bench_relaxed_topk.py --quick      # seconds: smoke run
     .venv/bin/python benchmarks/bench_relaxed_topk.py --compile    # adds torch.compile rows
+    .venv/bin/python benchmarks/bench_relaxed_topk.py --cpu-ratio  # the CPU ratios at n=1000, k=10
+    .venv/bin/python benchmarks/bench_relaxed_topk.py --gpu        # the GPU table (needs CUDA)
 
 Targets, for n >= 1000: a/b time <= 0.5, a/b bytes <= 0.4 (2.5x
 fewer), a/c time <= 1.5.
+
+GPU mode (``--gpu``): float32 on CUDA, n from 10^3 to 10^6 and k from 10 to 256,
+with a batch of about 10^7 / n rows (``--batch`` overrides), timing (a), (b) and
+(c) as above (the library op is the Triton kernels where Triton is installed)
+and adding the peak memory of one forward + backward above what was allocated
+before it, and the achieved memory bandwidth of the library op: the bytes its
+kernels must move (:func:`kernel_bytes`) over its time, as a fraction of the
+device's peak (:data:`PEAK_BANDWIDTH_GBPS` by device name, or ``--peak-bandwidth``).
+Targets: a/b time <= 0.2 at n = 10^4, k = 100; at least half the peak bandwidth
+at n >= 10^5.
 """
 
 from __future__ import annotations
@@ -54,8 +66,37 @@ except ImportError:  # running from a checkout without an installed package
 
 FULL_SIZES = [(100, 9), (400, 10), (1000, 10), (10000, 10), (10000, 100)]
 QUICK_SIZES = [(100, 9), (1000, 10)]
+GPU_SIZES = [(n, k) for n in (10**3, 10**4, 10**5, 10**6) for k in (10, 100, 256)]
 BATCH = 100
 TAU = 0.5
+# GPU mode: about this many scores per batch (B = GPU_ELEMENTS // n rows)
+GPU_ELEMENTS = 10**7
+
+#: Peak DRAM bandwidth (GB/s) from the vendors' data sheets, matched as a substring of
+#: ``torch.cuda.get_device_name()`` (first match wins: the longer names come first).
+PEAK_BANDWIDTH_GBPS = {
+    "H200": 4800.0,
+    "H100 NVL": 3900.0,
+    "H100 PCIe": 2000.0,
+    "H100": 3350.0,
+    "GH200": 4000.0,
+    "B200": 8000.0,
+    "A100-SXM4-80GB": 2039.0,
+    "A100-PCIE-80GB": 1935.0,
+    "A100 80GB PCIe": 1935.0,
+    "A100": 1555.0,
+    "A10G": 600.0,
+    "A10": 600.0,
+    "L40S": 864.0,
+    "L40": 864.0,
+    "L4": 300.0,
+    "V100": 900.0,
+    "T4": 320.0,
+    "RTX 4090": 1008.0,
+    "RTX 3090": 936.0,
+    "RTX A6000": 768.0,
+    "RTX 6000 Ada": 960.0,
+}
 
 
 def textbook_relaxed_topk(scores: torch.Tensor, k: int, tau: float) -> torch.Tensor:
@@ -230,6 +271,245 @@ def compiled_ops():
     return ops
 
 
+def peak_bandwidth_gbps(device_name: str) -> float | None:
+    for name, gbps in PEAK_BANDWIDTH_GBPS.items():
+        if name in device_name:
+            return gbps
+    return None
+
+
+def kernel_bytes(batch: int, n: int, k: int, element: int, on_chip: bool) -> int:
+    """Bytes the library's Triton kernels read and write for one forward + backward.
+
+    On chip, the forward reads the scores and writes k steps and their sum; the
+    backward reads the k steps, the incoming gradient and writes the gradient:
+    (2k + 4) rows. Tiled, the forward also reads and writes the scratch row r on
+    every step and sweeps the sum (read and write) on every step, and the backward
+    reads the steps, the gradient and U twice per step and writes U once per step.
+    """
+    row = n * element
+    if on_chip:
+        return batch * row * (2 * k + 4)
+    forward = 3 + k * (2 + 1 + 2)  # copy in (read s, write r, zero sum); per step r r/w, a, sum r/w
+    backward = k * (3 + 4) + 2  # per step: sweep 1 reads a, g, U; sweep 2 reads them, writes U; last /tau
+    return batch * row * (forward + backward)
+
+
+@dataclass
+class GpuRow:
+    dtype: str
+    n: int
+    k: int
+    batch: int
+    lib: float
+    textbook: float | None
+    floor: float
+    lib_peak: int | None
+    textbook_peak: int | None
+    moved: int
+
+
+def peak_memory(fn, device) -> int:
+    """Peak device memory allocated by ``fn()`` above what was allocated before it."""
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    fn()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before
+
+
+def run_gpu_config(device, dtype, n, k, batch, args) -> GpuRow:
+    gen = torch.Generator(device="cpu").manual_seed(1000 * n + k)
+    scores = torch.randn(batch, n, generator=gen, dtype=dtype).to(device).requires_grad_()
+    grad = torch.randn(batch, n, generator=gen, dtype=dtype).to(device)
+    on_cuda = torch.device(device).type == "cuda"
+    clock = _cuda_wall_clock if on_cuda else time.perf_counter
+    if batch * n <= 10**6:  # the check keeps the textbook's graph: only where it is small
+        check_against_textbook(relaxed_topk, scores, grad, k, "library op")
+
+    def timed(op):
+        return median_seconds(
+            lambda: forward_backward(op, scores, grad, k), args.min_run_time, args.quick, clock
+        )
+
+    def measure_peak(op):
+        if not on_cuda:
+            return None  # torch tracks the peak of CUDA memory only
+        return peak_memory(lambda: forward_backward(op, scores, grad, k), device)
+
+    textbook_time = textbook_peak = None
+    # the textbook loop saves about 3k score-sized tensors: skipped where they would not fit
+    textbook_bytes = 3 * k * batch * n * scores.element_size()
+    free = torch.cuda.mem_get_info(device)[0] if on_cuda else float("inf")
+    if textbook_bytes < 0.8 * free:
+        textbook_time = timed(textbook_relaxed_topk)
+        textbook_peak = measure_peak(textbook_relaxed_topk)
+    try:
+        from subsetgrad import _relaxed_triton
+
+        on_chip = n <= _relaxed_triton.ON_CHIP_LIMIT[dtype]
+    except ImportError:
+        on_chip = True
+    return GpuRow(
+        dtype=str(dtype).replace("torch.", ""),
+        n=n,
+        k=k,
+        batch=batch,
+        lib=timed(relaxed_topk),
+        textbook=textbook_time,
+        floor=median_seconds(
+            lambda: floor_kernels(scores.detach(), grad, k), args.min_run_time, args.quick, clock
+        ),
+        lib_peak=measure_peak(relaxed_topk),
+        textbook_peak=textbook_peak,
+        moved=kernel_bytes(batch, n, k, scores.element_size(), on_chip),
+    )
+
+
+def format_gpu_table(rows: list[GpuRow], peak_gbps: float | None) -> str:
+    header = [
+        "dtype", "n", "k", "B", "a lib ms", "b textbook ms", "c floor ms", "b/a speed-up", "a/c time",
+        "a peak MiB", "b peak MiB", "a GB/s", "a % of peak",
+    ]  # fmt: skip
+    mib = 2.0**20
+    lines = [header]
+    for r in rows:
+        gbps = r.moved / r.lib / 1e9
+        lines.append(
+            [
+                r.dtype,
+                str(r.n),
+                str(r.k),
+                str(r.batch),
+                f"{r.lib * 1e3:.3f}",
+                "-" if r.textbook is None else f"{r.textbook * 1e3:.3f}",
+                f"{r.floor * 1e3:.3f}",
+                "-" if r.textbook is None else f"{r.textbook / r.lib:.1f}",
+                f"{r.lib / r.floor:.2f}",
+                "-" if r.lib_peak is None else f"{r.lib_peak / mib:.1f}",
+                "-" if r.textbook_peak is None else f"{r.textbook_peak / mib:.1f}",
+                f"{gbps:.0f}",
+                "-" if peak_gbps is None else f"{100 * gbps / peak_gbps:.0f}",
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for i, line in enumerate(lines):
+        out.append("| " + " | ".join(cell.rjust(w) for cell, w in zip(line, widths)) + " |")
+        if i == 0:
+            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
+def gpu_target_summary(rows: list[GpuRow], peak_gbps: float | None) -> str:
+    lines = []
+    speed = [r for r in rows if r.n == 10**4 and r.k == 100 and r.textbook is not None]
+    for r in speed:
+        lines.append(
+            f"# gpu n=10^4 k=100: b/a speed-up {r.textbook / r.lib:.1f}x (target >= 5x: "
+            f"{'met' if r.textbook / r.lib >= 5 else 'not met'})"
+        )
+    if not speed:
+        lines.append("# gpu: no row at n=10^4, k=100: the speed-up target is not evaluated")
+    big = [r for r in rows if r.n >= 10**5]
+    if peak_gbps is None:
+        lines.append("# gpu: peak bandwidth unknown for this device (--peak-bandwidth): target not evaluated")
+    elif big:
+        fractions = [r.moved / r.lib / 1e9 / peak_gbps for r in big]
+        met = sum(f >= 0.5 for f in fractions)
+        lines.append(
+            f"# gpu n >= 10^5: achieved bandwidth {100 * min(fractions):.0f}%..{100 * max(fractions):.0f}% "
+            f"of peak (target >= 50%: met in {met} of {len(fractions)} rows)"
+        )
+    return "\n".join(lines)
+
+
+def main_gpu(args, parser) -> int:
+    device = args.gpu_device
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        parser.error("--gpu needs a CUDA device (torch.cuda.is_available() is False)")
+    name = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else device
+    peak = args.peak_bandwidth if args.peak_bandwidth is not None else peak_bandwidth_gbps(name)
+    sizes = (
+        [tuple(int(v) for v in item.split(":")) for item in args.sizes.split(",")]
+        if args.sizes
+        else GPU_SIZES
+    )
+    from subsetgrad.relaxed import _triton_kernels, _use_triton
+
+    if _use_triton(torch.empty(0, device=device)):
+        backend = f"Triton {_triton_kernels().triton.__version__} kernels"
+    else:
+        backend = "the fused PyTorch op (Triton kernels run for CUDA tensors with Triton installed)"
+    print(
+        f"# relaxed top-k GPU benchmark: {name}, peak bandwidth "
+        f"{'unknown' if peak is None else f'{peak:.0f} GB/s'}, torch {torch.__version__}, library op: "
+        f"{backend}, tau {TAU}, float32, {'quick' if args.quick else f'min_run_time {args.min_run_time}s'}"
+    )
+    rows = []
+    for n, k in sizes:
+        batch = args.batch or max(1, GPU_ELEMENTS // n)
+        row = run_gpu_config(device, torch.float32, n, k, batch, args)
+        rows.append(row)
+        speed = "-" if row.textbook is None else f"{row.textbook / row.lib:.1f}x"
+        print(f"# done n={n} k={k} B={batch}: b/a {speed}, a/c {row.lib / row.floor:.2f}", flush=True)
+    print(format_gpu_table(rows, peak))
+    print(gpu_target_summary(rows, peak))
+    return 0
+
+
+def main_cpu_ratio(args) -> int:
+    """The CPU target at n = 1000, k = 10, float32, batch 100, one thread, side by side.
+
+    Each repeat times forward + backward calls of the library op, the textbook loop and
+    the floor in turn, a few calls of each at a time after one untimed call (process CPU
+    time), so that the three see the same load on a shared machine, each with its own
+    data in the caches; it reports the medians over the repeat's calls.
+    """
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randn(BATCH, 1000, generator=gen).requires_grad_()
+    grad = torch.randn(BATCH, 1000, generator=gen)
+    k = 10
+    check_against_textbook(relaxed_topk, scores, grad, k, "library op")
+    calls = {
+        "lib": lambda: forward_backward(relaxed_topk, scores, grad, k),
+        "textbook": lambda: forward_backward(textbook_relaxed_topk, scores, grad, k),
+        "floor": lambda: floor_kernels(scores.detach(), grad, k),
+    }
+    for call in calls.values():  # warm-up: allocator, caches
+        for _ in range(5):
+            call()
+    print(
+        f"# CPU ratios: n=1000 k=10 float32 batch {BATCH}, 1 thread, process CPU time, "
+        f"{args.repeats} repeats of {args.calls} calls of each, interleaved in runs of 4"
+    )
+    results = []
+    for repeat in range(args.repeats):
+        times = {name: [] for name in calls}
+        for _ in range(max(1, args.calls // 4)):
+            for name, call in calls.items():
+                call()  # untimed: the caches and the allocator now hold this op's data, not the last op's
+                for _ in range(4):
+                    started = time.process_time()
+                    call()
+                    times[name].append(time.process_time() - started)
+        lib, book, floor = (
+            sorted(times[name])[len(times[name]) // 2] for name in ("lib", "textbook", "floor")
+        )
+        results.append((book / lib, lib / floor))
+        print(
+            f"repeat {repeat + 1}: lib {lib * 1e3:.3f} ms, textbook {book * 1e3:.3f} ms, "
+            f"floor {floor * 1e3:.3f} ms: textbook/lib {book / lib:.2f}x, lib/floor {lib / floor:.2f}x",
+            flush=True,
+        )
+    speed = sorted(r[0] for r in results)[len(results) // 2]
+    to_floor = sorted(r[1] for r in results)[len(results) // 2]
+    print(f"median: textbook/lib {speed:.2f}x (target >= 2), lib/floor {to_floor:.2f}x (target <= 1.5)")
+    return 0
+
+
 def run_config(device, dtype, n, k, args, compiled) -> Row:
     gen = torch.Generator(device="cpu").manual_seed(1000 * n + k)
     scores = torch.randn(BATCH, n, generator=gen, dtype=dtype).to(device).requires_grad_()
@@ -397,7 +677,33 @@ def main(argv=None) -> int:
         default="auto",
         help="CPU timings: process CPU time or wall time (auto: cpu with one thread, else wall)",
     )
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="GPU mode: float32 on CUDA, n 10^3..10^6, k 10..256, memory, bandwidth",
+    )
+    parser.add_argument("--gpu-device", default="cuda", help="device of --gpu (default cuda)")
+    parser.add_argument("--batch", type=int, default=None, help="--gpu: rows per batch (default 10^7 / n)")
+    parser.add_argument(
+        "--peak-bandwidth", type=float, default=None, help="--gpu: the device's peak bandwidth in GB/s"
+    )
+    parser.add_argument(
+        "--cpu-ratio", action="store_true", help="the CPU target only: n=1000, k=10, float32, repeated"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="--cpu-ratio: repeats (default 5)")
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=300,
+        help="--cpu-ratio: calls of each op per repeat, interleaved in runs of 4 (default 300)",
+    )
     args = parser.parse_args(argv)
+    if args.batch is not None and args.batch < 1:
+        parser.error(f"--batch must be at least 1, got {args.batch}")
+    if args.gpu:
+        return main_gpu(args, parser)
+    if args.cpu_ratio:
+        return main_cpu_ratio(args)
 
     torch.set_num_threads(args.threads)
     if args.clock == "auto":

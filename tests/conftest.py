@@ -11,6 +11,11 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+# Without a GPU, the Triton kernels' tests run them on CPU tensors under Triton's
+# interpreter. Triton reads this variable when its language module is first
+# imported, so it is set here, before any test module can import Triton.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 SHARED_DATA = Path(os.environ.get("SUBSETGRAD_SHARED_DATA", REPO.parent / "shared" / "data"))
 #: The snakemake of the interpreter running the tests, so runs use this environment's packages.
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")

@@ -316,3 +316,22 @@ def test_benchmark_quick_mode_runs():
     assert len(table) == 2 + 2 * 2  # header, rule, 2 sizes x 2 dtypes
     assert "a/b time" in table[0] and "a/b bytes" in table[0]
     assert "cpu n >= 1000: a/b time worst" in result.stdout
+
+
+def test_benchmark_gpu_mode_table_on_a_cpu_device():
+    """The GPU mode's table and target lines, run on the CPU device (no CUDA needed; no timing checked)."""
+    script = str(REPO / "benchmarks" / "bench_relaxed_topk.py")
+    args = ["--gpu", "--gpu-device", "cpu", "--sizes", "300:3,10000:100", "--batch", "2", "--quick"]
+    result = subprocess.run(
+        [sys.executable, script, *args, "--peak-bandwidth", "100"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 2  # header, rule, 2 sizes
+    assert "a GB/s" in table[0] and "a % of peak" in table[0]
+    assert "gpu n=10^4 k=100: b/a speed-up" in result.stdout
+    assert "gpu n >= 10^5" not in result.stdout  # no such row here

@@ -9,10 +9,12 @@ Forward. The same tensor operations as the textbook loop, in the same order, on
 contiguous rows, so that the step outputs ``a_j`` are bit-for-bit those of the
 textbook loop on the same device (elementwise IEEE operations, ``log`` and the
 row-wise softmax do not depend on where a row sits in memory). Differences:
-nothing is recorded by autograd, intermediates are written into three reused
-buffers, rows are processed in cache-sized blocks (all k steps of a block, then
-the next block), and the sum ``sum_j a_j`` is accumulated step by step (a
-different summation order than ``stack(...).sum``: equal to rounding).
+nothing is recorded by autograd, the intermediates of step j are written into
+the buffer of its output (``log(clamp(1 - a_{j-1}))``, then ``z_j``, then, by an
+in-place softmax, ``a_j``) and into one reused buffer for ``r``, rows are
+processed in cache-sized blocks (all k steps of a block, then the next block),
+and the sum ``sum_j a_j`` is accumulated step by step (a different summation
+order than ``stack(...).sum``: equal to rounding).
 
 Backward. Only the k step outputs are needed. With ``g_j`` the gradient
 reaching ``a_j`` from the outputs and ``sbw(G, a) = a * (G - <a, G>)`` the
@@ -66,8 +68,8 @@ from torch import Tensor
 from .gumbel import topk_khot
 
 # Rows are processed in blocks of about this many elements, all k steps of a
-# block before the next block, so that the working set of the step loop (three
-# [rows, n] buffers plus the step output) stays in the per-core cache instead of
+# block before the next block, so that the working set of the step loop (the
+# running r, the previous and the current step output, the running sum) stays in the per-core cache instead of
 # streaming score-sized tensors through memory once per operation.
 # Measured on a 2-core AMD EPYC (benchmarks/bench_relaxed_topk.py): 2^17..2^18
 # elements is fastest at n = 10000; much smaller blocks lose to per-operation
@@ -83,6 +85,13 @@ def _row_blocks(rows: int, n: int) -> list[slice]:
 
 def _rows(tensors: list[Tensor], block: slice, whole: bool) -> list[Tensor]:
     return tensors if whole else [t[block] for t in tensors]
+
+
+def _softmax_in_place(like: Tensor) -> bool:
+    # The CPU softmax kernels (forward and backward) finish reading a row before they write
+    # it, so input and output may be one buffer (the bit-identity and gradient tests check
+    # it); other devices' kernels make no such promise, so there they get separate buffers.
+    return like.device.type == "cpu"
 
 
 def _one(like: Tensor) -> Tensor:
@@ -101,7 +110,7 @@ def forward_steps(
     ``keep_steps``) and their sum (``None`` unless ``want_sum``). The steps are
     separate tensors rather than one ``[k, B, n]`` block: a block that large
     exceeds the allocator's reuse threshold and is page-faulted in afresh on every
-    call. Intermediates live in three reused block-sized buffers.
+    call. Intermediates live in the step's output buffer and one reused block-sized buffer.
     """
     tiny = torch.finfo(scores.dtype).tiny
     with torch.no_grad():
@@ -112,30 +121,38 @@ def forward_steps(
         soft = torch.empty_like(scores) if want_sum else None
         blocks = _row_blocks(rows, n)
         width = blocks[0].stop - blocks[0].start
-        z_buf = scores.new_empty((width, n))
         r_buf = scores.new_empty((width, n))
-        log_buf = scores.new_empty((width, n))
         a_buf = None if keep_steps else scores.new_empty((width, n))
+        in_place = _softmax_in_place(scores)
+        z_buf = None if in_place else scores.new_empty((width, n))
         whole = len(blocks) == 1
         for block in blocks:
             size = block.stop - block.start
             s = scores if whole else scores[block]
-            z, r, log_term = z_buf[:size], r_buf[:size], log_buf[:size]
+            r = r_buf[:size]
             outs = _rows(steps, block, whole) if keep_steps else [a_buf[:size]] * k
             total = None if soft is None else (soft if whole else soft[block])
             a = None  # the previous step's output a_{j-1}, first set at j = 0
             for j in range(k):
+                # The step's output buffer holds log(clamp(1 - a_{j-1})), then z = r / tau,
+                # then (softmax in place) a_j: two buffers fewer in the cache than one each.
+                z = outs[j] if in_place else z_buf[:size]
                 if j == 0:
                     torch.div(s, tau, out=z)
                 else:
                     # r <- r + log(clamp(1 - a, tiny)), rounded exactly as the textbook rounds it
-                    torch.sub(one, a, out=log_term)
-                    log_term.clamp_(min=tiny).log_()
-                    torch.add(s if j == 1 else r, log_term, out=r)
+                    torch.sub(one, a, out=z)
+                    z.clamp_(min=tiny).log_()
+                    torch.add(s if j == 1 else r, z, out=r)
                     torch.div(r, tau, out=z)
                 a = torch._softmax(z, -1, False, out=outs[j])
                 if total is not None:
-                    if j == 0:
+                    if keep_steps and k > 1:  # a_1 is kept: the sum starts as a_1 + a_2, no copy
+                        if j == 1:
+                            torch.add(outs[0], a, out=total)
+                        elif j > 1:
+                            total.add_(a)
+                    elif j == 0:
                         total.copy_(a)
                     else:
                         total.add_(a)
@@ -172,11 +189,15 @@ def backward_steps(
     grad_scores = torch.empty_like(steps[0])
     blocks = _row_blocks(rows, n)
     width = blocks[0].stop - blocks[0].start
-    buffers = [steps[0].new_empty((width, n)) for _ in range(4)]
+    in_place = _softmax_in_place(steps[0])
+    buffers = [steps[0].new_empty((width, n)) for _ in range(3 if in_place else 4)]
     whole = len(blocks) == 1
     for block in blocks:
         size = block.stop - block.start
-        step_grad, g, one_minus_a, inverse = (b[:size] for b in buffers)
+        # ``work`` holds 1 - a_j, then G_j (written over its own divisor), then, by an
+        # in-place softmax backward, the step's term: one buffer in the cache, not three
+        work, g, inverse = (b[:size] for b in buffers[:3])
+        term = work if in_place else buffers[3][:size]
         grad_r = grad_scores if whole else grad_scores[block]  # U_{j+1} = tau * dL/dr_{j+1}, in place
         a_rows = _rows(steps, block, whole)
         g_rows = (
@@ -195,16 +216,16 @@ def backward_steps(
             else:
                 g_j = torch.add(g_step, g_shared, out=g)
             if j < k - 1:
-                torch.sub(one, a, out=one_minus_a)
-                if check_saturation and a.max().item() < 1:  # the clamp is inactive in this step
-                    g_j = torch.addcdiv(g_j, grad_r, one_minus_a, value=-1.0 / tau, out=g)
+                torch.sub(one, a, out=work)
+                if check_saturation and torch.amax(a).item() < 1:  # the clamp is inactive in this step
+                    g_j = torch.addcdiv(g_j, grad_r, work, value=-1.0 / tau, out=work)
                 else:
                     # m / clamp(1 - a, tiny) with m = clamp((1 - a) / tiny, 0, 1): see the module doc
-                    torch.mul(one_minus_a, 1.0 / tiny, out=inverse).clamp_(0.0, 1.0)
-                    inverse.div_(one_minus_a.clamp_(min=tiny))
-                    g_j = torch.addcmul(g_j, grad_r, inverse, value=-1.0 / tau, out=g)
-                torch._softmax_backward_data(g_j, a, -1, a.dtype, grad_input=step_grad)
-                grad_r.add_(step_grad)
+                    torch.mul(work, 1.0 / tiny, out=inverse).clamp_(0.0, 1.0)
+                    inverse.div_(work.clamp_(min=tiny))
+                    g_j = torch.addcmul(g_j, grad_r, inverse, value=-1.0 / tau, out=work)
+                torch._softmax_backward_data(g_j, a, -1, a.dtype, grad_input=term)
+                grad_r.add_(term)
             else:
                 torch._softmax_backward_data(g_j, a, -1, a.dtype, grad_input=grad_r)
     return grad_scores.div_(tau)

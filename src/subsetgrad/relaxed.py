@@ -24,7 +24,11 @@ and whose hand-written backward needs only the k step outputs ``a_j`` (k times t
 size of the scores) instead of the ~3k score-sized tensors that autograd saves
 for the loop. ``recompute=True`` saves only the scores and recomputes the steps
 in the backward (one more forward pass). Double backward (``create_graph=True``)
-is supported in both modes. Measurements: benchmarks/bench_relaxed_topk.py.
+is supported in both modes. On CUDA tensors, when Triton is installed
+(``pip install subsetgrad[gpu]``), the same function runs as Triton kernels
+(``_relaxed_triton``: one launch per batch and pass, each row's k steps on
+chip); everywhere else the fused PyTorch op runs. Measurements:
+benchmarks/bench_relaxed_topk.py.
 """
 
 from __future__ import annotations
@@ -34,6 +38,24 @@ from torch import Tensor
 
 from ._checks import check_k, check_logits, check_tau
 from ._relaxed_kernels import RecomputedRelaxedTopK, RelaxedTopK
+
+_TRITON_STATE: dict[str, object] = {}
+
+
+def _triton_kernels():
+    """The Triton module, or ``None`` where Triton is not installed (imported once, on first use)."""
+    if "module" not in _TRITON_STATE:
+        try:
+            from . import _relaxed_triton
+        except ImportError:
+            _relaxed_triton = None
+        _TRITON_STATE["module"] = _relaxed_triton
+    return _TRITON_STATE["module"]
+
+
+def _use_triton(scores: Tensor) -> bool:
+    """Triton kernels for CUDA tensors when Triton is installed; the fused PyTorch op otherwise."""
+    return scores.device.type == "cuda" and _triton_kernels() is not None
 
 
 def _check_scores(scores: object, k: object) -> Tensor:
@@ -77,6 +99,9 @@ def relaxed_topk_sequence(scores: Tensor, k: int, tau: float, *, recompute: bool
     _check_scores(scores, k)
     tau = check_tau(tau)
     flat = _flatten(scores)
+    if _use_triton(flat):
+        steps = _triton_kernels().relaxed_topk_rows(flat, k, tau, False, True, bool(recompute))
+        return steps.reshape(*scores.shape[:-1], k, scores.shape[-1])
     function = RecomputedRelaxedTopK if recompute else RelaxedTopK
     steps = function.apply(flat, k, tau, False, True)
     return torch.stack(steps, dim=-2).reshape(*scores.shape[:-1], k, scores.shape[-1])
@@ -96,7 +121,9 @@ def relaxed_topk(
     _check_scores(scores, k)
     tau = check_tau(tau)
     flat = _flatten(scores)
-    if recompute:
+    if _use_triton(flat):
+        khot = _triton_kernels().relaxed_topk_rows(flat, k, tau, bool(hard), False, bool(recompute))
+    elif recompute:
         khot = RecomputedRelaxedTopK.apply(flat, k, tau, bool(hard), False)
     else:
         khot = RelaxedTopK.apply(flat, k, tau, bool(hard), False)[-1]

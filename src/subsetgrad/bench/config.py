@@ -42,6 +42,10 @@ class ConfigError(ValueError):
 #: The schema file a config is validated against; the task files are referenced from it.
 ROOT_SCHEMA = "config.schema.yaml"
 
+# libyaml's loader where PyYAML was built with it: every workflow invocation (a dry run
+# included) parses the schemas, and the pure-Python loader is most of that time.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def schema_registry(schema_dir: str | Path, root: str = ROOT_SCHEMA) -> tuple[dict, Registry]:
     """The root schema and a registry of every ``*.yaml`` under ``schema_dir``.
@@ -55,7 +59,7 @@ def schema_registry(schema_dir: str | Path, root: str = ROOT_SCHEMA) -> tuple[di
     """
     schema_dir = Path(schema_dir)
     contents = {
-        path.relative_to(schema_dir).as_posix(): yaml.safe_load(path.read_text())
+        path.relative_to(schema_dir).as_posix(): yaml.load(path.read_text(), Loader=_SAFE_LOADER)
         for path in sorted(schema_dir.rglob("*.yaml"))
     }
     if root not in contents:
