@@ -32,6 +32,7 @@ import torch
 import yaml
 from conftest import SNAKEMAKE, copy_workflow, run_snakemake, snakemake_env
 
+from subsetgrad.bench.checkpoints import read_checkpoint
 from subsetgrad.bench.training import TrainingRun
 
 EPOCHS, STEPS = 4, 100
@@ -108,7 +109,7 @@ def _processes_in(folder: Path) -> list[int]:
 
 
 def _checkpoint_epoch(path: Path) -> int:
-    return torch.load(path, map_location="cpu", weights_only=False)["epoch"]
+    return read_checkpoint(path)["epoch"]
 
 
 def _is_timing(name: str) -> bool:
@@ -189,7 +190,7 @@ def test_resume_after_sigkill_equals_the_uninterrupted_run(uninterrupted, killed
             check_exact=True,
         )
     weights = {
-        run: torch.load(run / KNN_RUN / "best_model.pt", weights_only=False)["weights"]
+        run: torch.load(run / KNN_RUN / "best_model.pt", weights_only=True)["weights"]
         for run in (resumed, uninterrupted)
     }
     assert weights[resumed].keys() == weights[uninterrupted].keys()
