@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import tempfile
@@ -43,6 +44,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ``path``. On any error the temporary file is removed and ``path`` is left untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # a writer killed before its rename (SIGKILL, power loss) leaves its temporary file
+    # behind; only one job writes a given path, so those of earlier attempts are stale
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
