@@ -8,6 +8,7 @@ error writes the message alone to its log, without a traceback.
 """
 
 import io
+import re
 import struct
 import subprocess
 import sys
@@ -259,7 +260,7 @@ def test_a_malformed_data_file_is_rejected_naming_the_file_and_the_problem(
             load_dataset(path)
     message = str(raised.value)
     assert str(path) in message or str(path.with_suffix(".json")) in message, message
-    assert __import__("re").search(problem, message), message
+    assert re.search(problem, message), message
 
 
 def test_a_well_formed_file_of_the_same_builders_is_accepted(tmp_path):
