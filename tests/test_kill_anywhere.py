@@ -15,11 +15,13 @@ fired and a run completes. Then every output must equal the reference's:
 
 * bitwise: model files (``.pt``, as loaded tensors and values), arrays (``.npz``, array by
   array: the zip container stamps its members' times), HTML pages, prepared-data sidecars;
-* without timings: CSV files lose their ``*time*`` and ``*_s`` columns and metric rows,
+* without timings: CSV files lose their ``*time*``, ``*_s`` and ``seconds`` columns and
+  metric rows,
   ``provenance.json`` its ``created`` timestamp; logs and benchmark files (wall times) are
   not compared.
 
-No temporary file may be left anywhere, and every checkpoint left must be valid.
+No temporary file may be left anywhere, and every checkpoint left must be valid. A job
+killed after it had written a checkpoint must say in its log that the rerun resumed.
 
 CI runs round 0 (one kill point per kind); ``SUBSETGRAD_KILL_ALL=1`` runs every round.
 """
@@ -185,7 +187,7 @@ def _assert_no_partial_output(work: Path) -> None:
 
 
 def _timing(name: str) -> bool:
-    return "time" in name or name.endswith("_s")
+    return "time" in name or name.endswith("_s") or name == "seconds"
 
 
 def _csv(path: Path) -> pd.DataFrame:
@@ -254,6 +256,14 @@ def test_every_training_rule_kind_survives_a_kill_and_resumes_bit_for_bit(refere
     plan = {script: points[round_] for script, points in reference["points"].items()}
     fired = _kill_and_resume(work, kill_dir, plan)
     assert sorted(fired) == sorted(KINDS.values()), f"kills that fired: {fired}; plan {plan}"
+    # a job killed after writing a checkpoint must have continued from one, not started over
+    for script in fired:
+        record = json.loads((kill_dir / "fired" / script).read_text())
+        if record["checkpoints"]:
+            log = (work / record["log"]).read_text()
+            assert "resumed from" in log, (
+                f"{script} killed at event {record['at']} did not resume:\n{log[-2000:]}"
+            )
 
     leftovers = [p for p in (work / "results").rglob("*") if p.name.endswith(".tmp")]
     leftovers += [p for p in (work / "data").rglob("*") if p.name.endswith(".tmp")]

@@ -11,7 +11,9 @@ steps, between epochs and between the steps of writing a checkpoint or an output
 * Killing: ``<dir>/plan.json`` maps a script to an event number N. The first job of that
   script to reach event N (before running it) records ``<dir>/fired/<script>`` and SIGKILLs
   the process group in ``SUBSETGRAD_TEST_KILL_GROUP`` (the Snakemake run's), which takes
-  itself and every other job down with it. Each point fires once per folder.
+  itself and every other job down with it. Each point fires once per folder. The record
+  (JSON) holds the point, the job's log file and how many checkpoints the job had written,
+  so that the test can tell which reruns must resume.
 """
 
 import os
@@ -37,14 +39,15 @@ def _install(folder, script):
             plan = json.load(handle)
     fired = os.path.join(folder, "fired", script)
     target = plan.get(script) if not os.path.exists(fired) else None
-    count = [0]
+    count, checkpoints = [0], [0]
 
     def event():
         count[0] += 1
         if target is not None and count[0] == target:
             os.makedirs(os.path.dirname(fired), exist_ok=True)
+            log = getattr(sys.stdout, "name", None)
             with open(fired, "w") as handle:
-                handle.write(str(target))
+                json.dump({"at": target, "log": log, "checkpoints": checkpoints[0]}, handle)
             os.killpg(int(os.environ["SUBSETGRAD_TEST_KILL_GROUP"]), signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)  # not reached when this job is in that group
 
@@ -55,8 +58,17 @@ def _install(folder, script):
 
         return wrapper
 
+    real_replace = os.replace
+
+    def replace(source, destination, *args, **kwargs):
+        event()
+        real_replace(source, destination, *args, **kwargs)
+        name = os.path.basename(str(destination))
+        if "checkpoints" in str(destination) or name.startswith("resume_state"):
+            checkpoints[0] += 1
+
     os.fsync = counted(os.fsync)
-    os.replace = counted(os.replace)
+    os.replace = replace
     import torch
 
     torch.Tensor.backward = counted(torch.Tensor.backward)
