@@ -315,8 +315,8 @@ def test_cifar_archive_without_batches_is_rejected(tmp_path):
 def test_keras_imdb_word_level(tmp_path, pin):
     raw = tmp_path / "raw/imdb_keras"
     write_keras_imdb(raw)
-    ranks_train, _, _, _ = read_keras_imdb(raw / "imdb.npz")
     pin("imdb_word_keras", raw)
+    ranks_train, _, _, _ = read_keras_imdb(raw / "imdb.npz", DATASETS["imdb_word_keras"].raw_files[0])
     ds = prepare_dataset("imdb_word_keras", raw, split_seed=0, val_size=4, num_words=20, maxlen=12)
     assert_splits(ds, {"train": 16, "val": 4, "test": 10})
     x = np.concatenate([ds.x("train"), ds.x("val"), ds.x("test")])
@@ -462,3 +462,14 @@ def test_split_by_sizes_is_exact_disjoint_stratified_and_seeded(n, classes, n_va
         assert not np.array_equal(split["test"], split_by_sizes(y, n_val, n_test, seed=8)["test"])
     with pytest.raises(DataError, match="non-empty train"):
         split_by_sizes(y, n, 0, seed=0)
+
+
+def test_keras_imdb_with_another_checksum_is_never_unpickled(tmp_path, monkeypatch):
+    """An imdb.npz that is not the pinned file is rejected before numpy may unpickle it."""
+    raw = tmp_path / "raw/imdb_keras"
+    write_keras_imdb(raw)
+    opened = []
+    monkeypatch.setattr(np, "load", lambda *a, **k: opened.append(a) or pytest.fail("np.load was called"))
+    with pytest.raises(DataError, match=r"imdb\.npz has sha256 [0-9a-f]{64}, not the published"):
+        read_keras_imdb(raw / "imdb.npz")
+    assert opened == []

@@ -8,6 +8,7 @@ from subsetgrad.bench.gpu_slots import claim_for_job
 
 claim_for_job(snakemake)  # noqa: F821 (under profiles/gpu: this job's device, before CUDA starts)
 
+from subsetgrad.bench.checkpoints import remove_checkpoint
 from subsetgrad.bench.data import load_dataset
 from subsetgrad.bench.experiments.l2x.train import run_black_box
 from subsetgrad.bench.io import torch_save, write_csv, write_json
@@ -29,6 +30,6 @@ torch_save(result.checkpoint, snakemake.output.model)
 write_csv(snakemake.output.curve, result.curve)
 write_metrics(snakemake.output.metrics, result.metrics, prov)
 write_json(snakemake.output.provenance, prov)
-resume.unlink(missing_ok=True)  # finished: a forced rerun trains afresh
+remove_checkpoint(resume)  # finished: a forced rerun trains afresh
 for row in result.metrics:
     print(f"{row.get('estimator', '')} {row['metric']}: {row['value']:.4f}")

@@ -10,6 +10,7 @@ claim_for_job(snakemake)  # noqa: F821 (under profiles/gpu: this job's device, b
 
 import torch
 
+from subsetgrad.bench.checkpoints import remove_checkpoint
 from subsetgrad.bench.data import load_dataset
 from subsetgrad.bench.experiments.common import parse_tau_label
 from subsetgrad.bench.experiments.l2x.train import run_explainer
@@ -34,7 +35,8 @@ prov = provenance(
     seed=seed,
     device=str(device),
 )
-black_box = torch.load(snakemake.input.black_box, map_location="cpu", weights_only=False)
+# a state dict and the spec to rebuild the model from: plain data, loaded without running code
+black_box = torch.load(snakemake.input.black_box, map_location="cpu", weights_only=True)
 # Per-epoch resume state: not a declared output, so Snakemake never deletes it on failure.
 resume = Path(snakemake.output.explainer).with_name("resume_state.pt")
 result = run_explainer(
@@ -54,6 +56,6 @@ write_csv(snakemake.output.curve, result.curve)
 write_text(snakemake.output.examples, result.extras["examples_html"])
 write_metrics(snakemake.output.metrics, result.metrics, prov)
 write_json(snakemake.output.provenance, prov)
-resume.unlink(missing_ok=True)  # finished: a forced rerun trains afresh
+remove_checkpoint(resume)  # finished: a forced rerun trains afresh
 for row in result.metrics:
     print(f"{row['metric']}: {row['value']:.4f}")

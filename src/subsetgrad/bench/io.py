@@ -1,12 +1,17 @@
 """Atomic file output: a crash or a kill never leaves a half-written result.
 
-Everything is written to a temporary file in the destination's directory and
-moved into place with ``os.replace`` (atomic on POSIX within one filesystem).
+Everything is written to a temporary file in the destination's directory, flushed to
+disk (``fsync``) and moved into place with ``os.replace`` (atomic on POSIX within one
+filesystem), and the directory entry is flushed too. A write that fails, for example on a
+full disk, removes its temporary file and leaves the destination as it was; the error
+names the destination.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import json
 import os
 import tempfile
@@ -18,11 +23,31 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(folder: Path) -> None:
+    try:
+        _fsync(folder)
+    except OSError:  # some filesystems cannot sync a directory; the rename is still atomic
+        pass
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success move it to ``path``."""
+    """Yield a temporary path next to ``path``; on success flush it to disk and move it to
+    ``path``. On any error the temporary file is removed and ``path`` is left untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # a writer killed before its rename (SIGKILL, power loss) leaves its temporary file
+    # behind; only one job writes a given path, so those of earlier attempts are stale
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -30,7 +55,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         yield tmp_path
+        _fsync(tmp_path)
         os.replace(tmp_path, path)
+        _fsync_directory(path.parent)
+    except OSError as err:
+        tmp_path.unlink(missing_ok=True)
+        if err.errno == errno.ENOSPC:
+            raise OSError(
+                errno.ENOSPC,
+                f"no space left on the device while writing {path}: nothing was written there "
+                f"(the previous file, if any, is unchanged); free some space and run the same "
+                f"command again to continue",
+                str(path),
+            ) from err
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -58,8 +96,21 @@ def save_figure(fig, *paths: str | os.PathLike) -> None:
             fig.savefig(tmp, format=Path(p).suffix.lstrip("."), bbox_inches="tight", dpi=150)
 
 
-def torch_save(obj: Any, path: str | os.PathLike) -> None:
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+
+
+def torch_bytes(obj: Any) -> bytes:
+    """``obj`` as ``torch.save`` writes it."""
+    import io
+
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def torch_save(obj: Any, path: str | os.PathLike) -> None:
+    write_bytes(path, torch_bytes(obj))

@@ -6,6 +6,10 @@ epoch ends with an atomic checkpoint of the model, optimiser, estimator state,
 history and *all* random-number-generator states, so that a rerun continues
 exactly where the last checkpoint left off and, on CPU, produces bitwise the same
 final result as an uninterrupted run.
+
+Checkpoints are plain data (tensors, containers, numbers: no pickled objects) stored with
+a checksum (:mod:`subsetgrad.bench.checkpoints`); a resume reads the newest valid one of
+the last two and reports any it has to skip.
 """
 
 from __future__ import annotations
@@ -20,17 +24,42 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from subsetgrad.bench.io import torch_save
+from subsetgrad.bench.checkpoints import load_checkpoint, save_checkpoint
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left in place."""
 
 
+def _numpy_state() -> tuple:
+    """numpy's global generator state as plain data (a checkpoint holds no numpy objects)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)
+
+
+def _set_numpy_state(state) -> None:
+    name, keys, pos, has_gauss, cached = state
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+
+
+def _plain(value):
+    """``value`` with numpy scalars and arrays made Python numbers and tensors, so that a
+    checkpoint loads with ``weights_only=True``."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    return value
+
+
 def _rng_state(generators: dict[str, torch.Generator]) -> dict:
     state = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": _numpy_state(),
         "torch": torch.get_rng_state(),
         "generators": {name: g.get_state() for name, g in generators.items()},
     }
@@ -41,7 +70,7 @@ def _rng_state(generators: dict[str, torch.Generator]) -> dict:
 
 def _restore_rng(state: dict, generators: dict[str, torch.Generator]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    _set_numpy_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     for name, g in generators.items():
         g.set_state(state["generators"][name])
@@ -80,23 +109,33 @@ class TrainingRun:
         self.resumed = False
 
     def resume(self) -> int:
-        """Load the last checkpoint if there is one; return the first epoch to run."""
-        if not self.path.exists():
+        """Load the newest valid checkpoint if there is one; return the first epoch to run.
+
+        Invalid checkpoint files (unreadable, truncated, corrupted, not plain data) are
+        reported by path and skipped; with none left the run starts from scratch."""
+        found = load_checkpoint(self.path)
+        if found is None:
             return 0
-        checkpoint = torch.load(self.path, map_location="cpu", weights_only=False)
-        if checkpoint.get("fingerprint") != self.fingerprint:
+        checkpoint, source = found
+        if not isinstance(checkpoint, dict) or checkpoint.get("fingerprint") != self.fingerprint:
             print(
-                f"not resuming from {self.path}: it was written under another configuration; starting afresh",
+                f"not resuming from {source}: it was written under another configuration; starting afresh",
                 file=sys.stderr,
             )
             return 0
-        for name, obj in self.stateful.items():
-            obj.load_state_dict(checkpoint["state"][name])
-        _restore_rng(checkpoint["rng"], self.generators)
-        self.history = checkpoint["history"]
-        self.start_epoch = checkpoint["epoch"] + 1
+        try:
+            for name, obj in self.stateful.items():
+                obj.load_state_dict(checkpoint["state"][name])
+            _restore_rng(checkpoint["rng"], self.generators)
+            history, start_epoch = list(checkpoint["history"]), int(checkpoint["epoch"]) + 1
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise RuntimeError(
+                f"the checkpoint {source} passed its checksum but does not fit this run ({err}); "
+                f"delete {self.path} and its previous copy to train afresh"
+            ) from err
+        self.history, self.start_epoch = history, start_epoch
         self.resumed = True
-        print(f"resumed from {self.path} at epoch {self.start_epoch}", file=sys.stderr)
+        print(f"resumed from {source} at epoch {self.start_epoch}", file=sys.stderr)
         return self.start_epoch
 
     def epochs(self, total: int, desc: str = "epochs") -> Iterator[int]:
@@ -135,14 +174,16 @@ class TrainingRun:
     def end_epoch(self, epoch: int, record: dict) -> None:
         """Append ``record`` to the history and checkpoint atomically."""
         self.history.append({"epoch": epoch, **record})
-        torch_save(
-            {
-                "epoch": epoch,
-                "state": {name: obj.state_dict() for name, obj in self.stateful.items()},
-                "rng": _rng_state(self.generators),
-                "history": self.history,
-                "context": self.context,
-                "fingerprint": self.fingerprint,
-            },
+        save_checkpoint(
+            _plain(
+                {
+                    "epoch": epoch,
+                    "state": {name: obj.state_dict() for name, obj in self.stateful.items()},
+                    "rng": _rng_state(self.generators),
+                    "history": self.history,
+                    "context": self.context,
+                    "fingerprint": self.fingerprint,
+                }
+            ),
             self.path,
         )

@@ -12,10 +12,22 @@ import logging
 import sys
 
 
+def _report_data_errors(kind, error, traceback) -> None:
+    """A bad data file is the user's to fix, not a bug: its message alone, no traceback."""
+    from subsetgrad.bench.data.core import DataError
+
+    if isinstance(error, DataError):
+        print(f"error: {error}", file=sys.stderr, flush=True)
+    else:
+        sys.__excepthook__(kind, error, traceback)
+
+
 def redirect_to_log(snakemake) -> None:
     """Redirect stdout, stderr and the ``logging`` records (the library's included) to the
     first log file of the job, line-buffered so that a killed job keeps what it wrote; then
-    register the config's plug-in estimators in this process."""
+    register the config's plug-in estimators in this process. A
+    :class:`~subsetgrad.bench.data.core.DataError` ends the job with its message alone."""
+    sys.excepthook = _report_data_errors
     if snakemake.log:
         _redirect(snakemake.log[0])
     from subsetgrad.bench.plugins import register_config_estimators

@@ -22,12 +22,11 @@ builtin image dataset; other floats are kept as float32.
 """
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from subsetgrad.bench.data.core import DataError, Dataset, split_by_sizes, take_splits
+from subsetgrad.bench.data.core import DataError, Dataset, read_npz_arrays, split_by_sizes, take_splits
 from subsetgrad.bench.data.download import file_checksum
 
 X_KEYS = ("x", "images")
@@ -62,6 +61,8 @@ def validate_arrays(x: np.ndarray, y: np.ndarray, where: str, num_classes: int |
     if x.ndim < 2:
         problems.append(f"features have shape {x.shape}; they must be [N, ...] with at least one "
                         f"feature axis (one row per sample)")
+    if x.ndim >= 2 and len(x) and x.size == 0:
+        problems.append(f"features have shape {x.shape}: no values per sample")
     if y.ndim != 1:
         problems.append(f"labels have shape {y.shape}; they must be one integer per sample, shape [N]")
     if len(x) != len(y):
@@ -127,18 +128,7 @@ def read_npz(path: str | Path, x_key: str | None = None, y_key: str | None = Non
     if not path.is_file():
         raise DataError(f"bring-your-own data file {path} does not exist; check the dataset's "
                         f"`path` in the config (relative paths start at the workflow directory)")
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path}: is not a readable .npz file (not a zip archive); write it with "
-                        f"numpy.savez or numpy.savez_compressed")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except ValueError as err:  # object arrays need pickle: refuse, they can run code
-        raise DataError(f"{path}: contains object (pickled) arrays, which are not loaded for safety; "
-                        f"save plain numeric arrays with numpy.savez ({err})") from err
-    except Exception as err:  # zipfile.BadZipFile, EOFError, OSError: not a readable npz
-        raise DataError(f"{path}: is not a readable .npz file ({type(err).__name__}: {err}); "
-                        f"write it with numpy.savez or numpy.savez_compressed") from err
+    arrays = read_npz_arrays(path, "write it with numpy.savez or numpy.savez_compressed, plain numeric arrays only")
     xk = _pick(arrays, X_KEYS, x_key, path, "x")
     yk = _pick(arrays, Y_KEYS, y_key, path, "y")
     x, y = arrays[xk], arrays[yk]

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -15,6 +18,100 @@ SPLITS = ("train", "val", "test")
 
 class DataError(ValueError):
     """A data file is missing, corrupt or malformed; the message says what to do."""
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+def read_npz_arrays(path: str | Path, fix: str) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``, read without unpickling and only after its
+    declared sizes are checked: a file that is not a zip, truncated or damaged, holds object
+    arrays, or declares more data than it can hold (a zip bomb) raises :class:`DataError`
+    naming ``path`` and the problem; ``fix`` says what to do about it."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            declared = sum(m.file_size for m in members)
+            if declared > _memory_bytes():
+                raise DataError(f"{path}: its members declare {declared:,} bytes uncompressed, more than "
+                                f"this machine's memory; it is damaged or a zip bomb; {fix}")
+            for member in members:
+                # deflate cannot shrink data more than about 1032:1, and a stored member is
+                # its own size: a member declaring more was forged (a zip bomb's trick)
+                possible = (member.compress_size if member.compress_type == zipfile.ZIP_STORED
+                            else 1100 * member.compress_size + 1024)
+                if member.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and \
+                        member.file_size > possible:
+                    raise DataError(f"{path}: member {member.filename!r} declares {member.file_size:,} "
+                                    f"bytes from {member.compress_size:,} compressed, more than its "
+                                    f"compression allows; it is damaged or a zip bomb; {fix}")
+                if not member.filename.endswith(".npy"):
+                    raise DataError(f"{path}: member {member.filename!r} is not a .npy array, so this is "
+                                    f"not an .npz file; {fix}")
+                with archive.open(member) as handle:
+                    version = np.lib.format.read_magic(handle)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(handle)
+                if dtype.hasobject:
+                    raise DataError(f"{path}: array {member.filename[:-4]!r} is one of object (pickled) "
+                                    f"arrays (dtype {dtype}), which are never loaded: unpickling can run "
+                                    f"code; {fix}")
+                needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if needed > member.file_size:
+                    raise DataError(f"{path}: array {member.filename[:-4]!r} declares shape {shape} of "
+                                    f"{dtype} ({needed:,} bytes) in a member of {member.file_size:,} "
+                                    f"bytes; the file is damaged; {fix}")
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError, KeyError) as err:
+        raise DataError(f"{path}: is not a readable .npz file ({type(err).__name__}: {err}); {fix}") from err
+
+
+def validate_prepared(arrays: dict[str, np.ndarray], meta: dict, path: Path) -> None:
+    """Raise :class:`DataError` listing every problem of a prepared dataset's splits: the
+    arrays ``x_<split>``/``y_<split>`` of every split, numeric features of one shape per
+    sample and finite, integer labels in ``0..num_classes-1``, a non-empty train split."""
+    problems = []
+    missing = [f"{a}_{s}" for s in SPLITS for a in "xy" if f"{a}_{s}" not in arrays]
+    if missing:
+        problems.append(f"lacks arrays {missing}")
+    classes = meta.get("num_classes")
+    feature_shapes = {}
+    for split in SPLITS:
+        x, y = arrays.get(f"x_{split}"), arrays.get(f"y_{split}")
+        if x is None or y is None:
+            continue
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.iscomplexobj(x):
+            problems.append(f"x_{split} has dtype {x.dtype}; features must be real numbers")
+            continue
+        if not np.issubdtype(y.dtype, np.integer):
+            problems.append(f"y_{split} has dtype {y.dtype}; labels must be integers")
+            continue
+        if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+            problems.append(f"x_{split} has shape {x.shape} and y_{split} {y.shape}; they must be "
+                            f"[N, ...] and [N]")
+            continue
+        feature_shapes[split] = x.shape[1:]
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            problems.append(f"x_{split} contains NaN or infinite values")
+        if y.size and (y.min() < 0 or (classes is not None and y.max() >= int(classes))):
+            problems.append(f"y_{split} holds labels {int(y.min())}..{int(y.max())}, outside "
+                            f"0..{int(classes) - 1 if classes is not None else 'C-1'}")
+    if len(set(feature_shapes.values())) > 1:
+        problems.append(f"the splits' samples differ in shape: {feature_shapes}")
+    if "y_train" in arrays and arrays["y_train"].ndim == 1 and len(arrays["y_train"]) == 0:
+        problems.append("the train split is empty")
+    if problems:
+        raise DataError(f"prepared dataset {path} is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
+                        + "\ndelete it (and its .json) and let the workflow prepare it again")
 
 
 @dataclass(frozen=True)
@@ -145,14 +242,16 @@ def load_dataset(npz_path: str | Path, *, scale: bool = True) -> Dataset:
     if not npz_path.exists():
         raise DataError(f"prepared dataset {npz_path} does not exist; run the workflow's "
                         f"prepare rule for it (snakemake {npz_path})")
-    with np.load(npz_path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
+    again = "delete it (and its .json) and let the workflow prepare it again"
+    arrays = read_npz_arrays(npz_path, again)
     sidecar = npz_path.with_suffix(".json")
-    meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-    missing = [f"{a}_{s}" for s in SPLITS for a in "xy" if f"{a}_{s}" not in arrays]
-    if missing:
-        raise DataError(f"prepared dataset {npz_path} lacks arrays {missing}; delete it and "
-                        f"let the workflow prepare it again")
+    try:
+        meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    except (ValueError, OSError) as err:
+        raise DataError(f"{sidecar}: is not readable JSON ({err}); {again}") from err
+    if not isinstance(meta, dict):
+        raise DataError(f"{sidecar}: must hold a JSON object, not {type(meta).__name__}; {again}")
+    validate_prepared(arrays, meta, npz_path)
     x_scale = meta.get("x_scale")
     if scale and x_scale:
         for split in SPLITS:

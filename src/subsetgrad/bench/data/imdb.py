@@ -31,6 +31,8 @@ array ``vocabulary`` with the word of each token id.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
 import zlib
@@ -89,14 +91,26 @@ def _carve_val(x_train, y_train, x_test, y_test, val_size, split_seed):
 
 # --- Keras word-level IMDB ----------------------------------------------------------------
 
-def read_keras_imdb(npz_path: Path) -> tuple[list, np.ndarray, list, np.ndarray]:
+def read_keras_imdb(npz_path: Path, raw_file: RawFile = IMDB_NPZ) -> tuple[list, np.ndarray, list, np.ndarray]:
     """Rank lists and labels of Keras's ``imdb.npz``, in ``load_data``'s shuffled order.
 
-    The file stores Python lists (object arrays), so it is unpickled; callers
-    verify its checksum first.
+    The file stores Python lists (object arrays), which numpy can only read by unpickling.
+    So the bytes are read once, checked against ``raw_file``'s pinned checksum, and only
+    those verified bytes are unpickled: a file swapped in after a check is never opened.
     """
+    npz_path = Path(npz_path)
     try:
-        with np.load(npz_path, allow_pickle=True) as data:
+        content = npz_path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{npz_path} cannot be read ({err})") from err
+    actual = hashlib.new(raw_file.algorithm, content).hexdigest()
+    if actual != raw_file.checksum:
+        raise DataError(f"{npz_path} has {raw_file.algorithm} {actual}, not the published {raw_file.checksum}: "
+                        f"it is not Keras's imdb.npz, and a file that is not verified is never unpickled; "
+                        f"delete it and download it again")
+    try:
+        # verified against the pinned checksum just above: the only pickled file the package opens
+        with np.load(io.BytesIO(content), allow_pickle=True) as data:
             x_train, y_train = data["x_train"], data["y_train"]
             x_test, y_test = data["x_test"], data["y_test"]
     except (KeyError, ValueError, OSError, EOFError, zlib.error) as err:
@@ -115,7 +129,7 @@ def _prepare_imdb_word_keras(raw_dir: Path, split_seed: int, val_size: int = 250
     spec = _SPECS["imdb_word_keras"]
     cfg = {**WORD_LEVEL, **settings}
     sources = require_raw_files(spec, raw_dir)
-    ranks_train, y_train, ranks_test, y_test = read_keras_imdb(raw_dir / IMDB_NPZ.name)
+    ranks_train, y_train, ranks_test, y_test = read_keras_imdb(raw_dir / IMDB_NPZ.name, next(f for f in spec.raw_files if f.name == IMDB_NPZ.name))
     ranks = json.loads((raw_dir / IMDB_WORD_INDEX.name).read_text())
     for y in (y_train, y_test):
         if y.size and (y.min() < 0 or y.max() > 1):

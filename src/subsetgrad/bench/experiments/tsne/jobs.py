@@ -51,7 +51,7 @@ def pretrain_job(
 
 
 def _load_pretrained(path, dataset: str, dim: int, seed: int) -> dict:
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = torch.load(path, map_location="cpu", weights_only=True)  # plain data only, never code
     if (saved["dataset"], saved["d"], saved["seed"]) != (dataset, dim, seed):
         raise ValueError(
             f"{path} holds pretrained weights of {saved['dataset']} d={saved['d']} "
