@@ -1,7 +1,8 @@
 """A fuzz corpus of malformed data files, like tests/bad_configs for configs.
 
 Each case of :data:`CORPUS` writes one malformed file (bring-your-own ``.npz`` read by the
-prepare rule, or a prepared dataset read by every training job) from a small spec, and
+prepare rule, a bring-your-own text table or token-id ``.npz`` for L2X, or a prepared dataset
+read by every training job) from a small spec, and
 the file must be rejected with a :class:`DataError` whose message names the file and the
 problem, before any training. A last test shows that a workflow script stopped by such an
 error writes the message alone to its log, without a traceback.
@@ -138,7 +139,8 @@ def _prepared_with_sidecar(sidecar: str, **overrides):
     return build
 
 
-#: (case, "byo" or "prepared", writes the file, what the message must say besides the path)
+#: (case, kind, writes the file, what the message must say besides the path); kind is "byo",
+#: "text" (a .tsv), "text_ids" (an .npz of kind text) or "prepared"
 CORPUS = [
     ("byo_text_file", "byo", _raw(b"x,y\n1,0\n"), "not a readable .npz file"),
     ("byo_empty_file", "byo", _raw(b""), "not a readable .npz file"),
@@ -238,24 +240,50 @@ CORPUS = [
         _zip_bomb_declared_size(x_train=X, y_train=Y),
         "zip bomb",
     ),
+    (
+        "text_wrong_field_count",
+        "text",
+        _raw(b"text\tlabel\ngood film\t1\nbad\tfilm\t0\n"),
+        "line 3",
+    ),
+    ("text_empty_text", "text", _raw(b"text\tlabel\ngood film\t1\n\t0\n"), "line 3.*empty"),
+    ("text_missing_label", "text", _raw(b"text\tlabel\ngood film\t1\nbad film\t\n"), "line 3.*label"),
+    ("text_label_not_integer", "text", _raw(b"text\tlabel\ngood film\t1\nbad film\tneg\n"), "line 3.*neg"),
+    ("text_not_utf8", "text", _raw(b"text\tlabel\ngood film\t1\nbad \xff film\t0\n"), "line 3.*UTF-8"),
+    ("text_no_label_column", "text", _raw(b"review\tsentiment\ngood film\t1\n"), "line 1"),
+    ("text_single_class", "text", _raw(b"text\tlabel\ngood film\t1\nfine film\t1\n"), "label 1"),
+    (
+        "text_ids_beyond_vocabulary",
+        "text_ids",
+        _npz(x=np.array([[1, 5], [2, 70000]]), y=np.array([0, 1])),
+        "num_words",
+    ),
+    (
+        "text_ids_negative",
+        "text_ids",
+        _npz(x=np.array([[1, -5], [2, 7]]), y=np.array([0, 1])),
+        "negative",
+    ),
 ]
 
 
 def test_the_corpus_is_large_and_covers_both_formats():
     assert len(CORPUS) >= 30
     assert len({case for case, *_ in CORPUS}) == len(CORPUS)
-    assert {kind for _, kind, *_ in CORPUS} == {"byo", "prepared"}
+    assert {kind for _, kind, *_ in CORPUS} == {"byo", "prepared", "text", "text_ids"}
 
 
 @pytest.mark.parametrize("case, kind, build, problem", CORPUS, ids=[case for case, *_ in CORPUS])
 def test_a_malformed_data_file_is_rejected_naming_the_file_and_the_problem(
     tmp_path, case, kind, build, problem
 ):
-    path = tmp_path / f"{case}.npz"
+    path = tmp_path / f"{case}{'.tsv' if kind == 'text' else '.npz'}"
     build(path)
     with pytest.raises(DataError) as raised:
-        if kind == "byo":
+        if kind in ("byo", "text"):
             prepare_byo(case, {"path": str(path)}, split_seed=0)
+        elif kind == "text_ids":
+            prepare_byo(case, {"path": str(path), "kind": "text"}, split_seed=0)
         else:
             load_dataset(path)
     message = str(raised.value)
