@@ -305,7 +305,7 @@ import sys
 from types import SimpleNamespace
 from subsetgrad.bench.workflow_log import redirect_to_log
 from subsetgrad.bench.data import load_dataset
-redirect_to_log(SimpleNamespace(log=[sys.argv[1]]))
+redirect_to_log(SimpleNamespace(log=[sys.argv[1]], config={}))
 load_dataset(sys.argv[2])
 """
 

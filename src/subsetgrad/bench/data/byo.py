@@ -20,6 +20,7 @@ float32 in [0, 1]); ``[N, H, W]`` gains a channel axis; channels-last images
 ``[N, H, W, C]`` (C in 1, 3, 4) become channels-first ``[N, C, H, W]`` like every
 builtin image dataset; other floats are kept as float32.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,17 +38,23 @@ LAYOUTS = ("auto", "nchw", "nhwc", "features")
 def _pick(arrays: dict, keys: tuple[str, ...], explicit: str | None, path: Path, what: str) -> str:
     if explicit is not None:
         if explicit not in arrays:
-            raise DataError(f"{path}: has no array {explicit!r} (the configured {what} key); "
-                            f"arrays present: {', '.join(sorted(arrays)) or 'none'}")
+            raise DataError(
+                f"{path}: has no array {explicit!r} (the configured {what} key); "
+                f"arrays present: {', '.join(sorted(arrays)) or 'none'}"
+            )
         return explicit
     found = [k for k in keys if k in arrays]
     if not found:
-        raise DataError(f"{path}: needs an array named {' or '.join(map(repr, keys))} for the {what}; "
-                        f"arrays present: {', '.join(sorted(arrays)) or 'none'} (or set {what}_key "
-                        f"in the dataset's config entry)")
+        raise DataError(
+            f"{path}: needs an array named {' or '.join(map(repr, keys))} for the {what}; "
+            f"arrays present: {', '.join(sorted(arrays)) or 'none'} (or set {what}_key "
+            f"in the dataset's config entry)"
+        )
     if len(found) > 1:
-        raise DataError(f"{path}: has both {found[0]!r} and {found[1]!r}; set {what}_key in the "
-                        f"dataset's config entry to say which holds the {what}")
+        raise DataError(
+            f"{path}: has both {found[0]!r} and {found[1]!r}; set {what}_key in the "
+            f"dataset's config entry to say which holds the {what}"
+        )
     return found[0]
 
 
@@ -59,8 +66,10 @@ def validate_arrays(x: np.ndarray, y: np.ndarray, where: str, num_classes: int |
     elif np.iscomplexobj(x):
         problems.append("features are complex numbers; they must be real")
     if x.ndim < 2:
-        problems.append(f"features have shape {x.shape}; they must be [N, ...] with at least one "
-                        f"feature axis (one row per sample)")
+        problems.append(
+            f"features have shape {x.shape}; they must be [N, ...] with at least one "
+            f"feature axis (one row per sample)"
+        )
     if x.ndim >= 2 and len(x) and x.size == 0:
         problems.append(f"features have shape {x.shape}: no values per sample")
     if y.ndim != 1:
@@ -71,8 +80,10 @@ def validate_arrays(x: np.ndarray, y: np.ndarray, where: str, num_classes: int |
         problems.append("the file holds no samples")
     if np.issubdtype(x.dtype, np.floating) and x.size and not np.isfinite(x).all():
         bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)).all(axis=1)).ravel()
-        problems.append(f"features contain NaN or infinite values (in {len(bad)} sample(s), first at "
-                        f"index {bad[0]}); remove or impute them")
+        problems.append(
+            f"features contain NaN or infinite values (in {len(bad)} sample(s), first at "
+            f"index {bad[0]}); remove or impute them"
+        )
     if y.dtype == object or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
         problems.append(f"labels have dtype {y.dtype}; they must be integers 0..C-1")
     elif np.issubdtype(y.dtype, np.floating) and y.size:
@@ -86,14 +97,18 @@ def validate_arrays(x: np.ndarray, y: np.ndarray, where: str, num_classes: int |
     low, high = int(labels.min()), int(labels.max())
     classes = num_classes if num_classes is not None else high + 1
     if low < 0 or high >= classes:
-        raise DataError(f"{where}: labels must lie in 0..{classes - 1}"
-                        f"{' (num_classes in the config)' if num_classes is not None else ''}, found "
-                        f"{low}..{high}; remap them to consecutive integers starting at 0")
+        raise DataError(
+            f"{where}: labels must lie in 0..{classes - 1}"
+            f"{' (num_classes in the config)' if num_classes is not None else ''}, found "
+            f"{low}..{high}; remap them to consecutive integers starting at 0"
+        )
     counts = np.bincount(labels, minlength=classes)
     if (counts == 0).any():
         missing = np.flatnonzero(counts == 0).tolist()
-        raise DataError(f"{where}: classes {missing[:10]} have no sample although labels go up to "
-                        f"{classes - 1}; remap the labels to consecutive integers 0..C-1")
+        raise DataError(
+            f"{where}: classes {missing[:10]} have no sample although labels go up to "
+            f"{classes - 1}; remap the labels to consecutive integers 0..C-1"
+        )
     if classes < 2:
         raise DataError(f"{where}: only one class is present; a classification dataset needs at least two")
     return classes
@@ -108,17 +123,24 @@ def to_channels_first(x: np.ndarray, layout: str, where: str) -> np.ndarray:
     if x.ndim == 3 and layout in ("auto", "nchw", "nhwc"):
         return x[:, None, :, :]
     if x.ndim == 4:
-        channels_last = layout == "nhwc" or (layout == "auto" and x.shape[-1] in (1, 3, 4)
-                                             and x.shape[1] not in (1, 3, 4))
+        channels_last = layout == "nhwc" or (
+            layout == "auto" and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4)
+        )
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if channels_last else x
     if layout == "auto":
         return x
-    raise DataError(f"{where}: layout {layout!r} needs 4-D images [N, H, W, C] or [N, C, H, W], "
-                    f"got shape {x.shape}")
+    raise DataError(
+        f"{where}: layout {layout!r} needs 4-D images [N, H, W, C] or [N, C, H, W], got shape {x.shape}"
+    )
 
 
-def read_npz(path: str | Path, x_key: str | None = None, y_key: str | None = None,
-             num_classes: int | None = None, layout: str = "auto") -> tuple[np.ndarray, np.ndarray, dict]:
+def read_npz(
+    path: str | Path,
+    x_key: str | None = None,
+    y_key: str | None = None,
+    num_classes: int | None = None,
+    layout: str = "auto",
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Load and validate ``x``/``y`` from an npz; return ``(x, y, extra)``.
 
     ``extra`` carries ``num_classes``, ``x_scale`` (255 for uint8 images) and
@@ -126,9 +148,13 @@ def read_npz(path: str | Path, x_key: str | None = None, y_key: str | None = Non
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"bring-your-own data file {path} does not exist; check the dataset's "
-                        f"`path` in the config (relative paths start at the workflow directory)")
-    arrays = read_npz_arrays(path, "write it with numpy.savez or numpy.savez_compressed, plain numeric arrays only")
+        raise DataError(
+            f"bring-your-own data file {path} does not exist; check the dataset's "
+            f"`path` in the config (relative paths start at the workflow directory)"
+        )
+    arrays = read_npz_arrays(
+        path, "write it with numpy.savez or numpy.savez_compressed, plain numeric arrays only"
+    )
     xk = _pick(arrays, X_KEYS, x_key, path, "x")
     yk = _pick(arrays, Y_KEYS, y_key, path, "y")
     x, y = arrays[xk], arrays[yk]
@@ -157,18 +183,31 @@ def prepare_byo(name: str, entry: dict, split_seed: int, base_dir: str | Path = 
     if entry.get("sha256") and path.is_file():
         actual = file_checksum(path, "sha256")
         if actual != entry["sha256"]:
-            raise DataError(f"{path}: sha256 is {actual}, but the config entry datasets.{name}.sha256 "
-                            f"says {entry['sha256']}; the file changed or is not the intended one")
-    x, y, extra = read_npz(path, entry.get("x_key"), entry.get("y_key"), entry.get("num_classes"),
-                           entry.get("layout", "auto"))
+            raise DataError(
+                f"{path}: sha256 is {actual}, but the config entry datasets.{name}.sha256 "
+                f"says {entry['sha256']}; the file changed or is not the intended one"
+            )
+    x, y, extra = read_npz(
+        path, entry.get("x_key"), entry.get("y_key"), entry.get("num_classes"), entry.get("layout", "auto")
+    )
     n = len(y)
     n_test = int(round(entry.get("test_fraction", 0.2) * n))
     n_val = int(round(entry.get("val_fraction", 0.1) * n))
     split = split_by_sizes(y, n_val, n_test, split_seed)
-    meta = {"description": entry.get("description", f"bring-your-own data from {path}"),
-            "kind": "image" if x.ndim == 4 else "tabular",
-            "source_files": [{"name": path.name, "path": str(path), "algorithm": "sha256",
-                              "checksum": file_checksum(path, "sha256"), "bytes": path.stat().st_size}],
-            "split_seed": split_seed, "split_sizes": {s: int(len(i)) for s, i in split.items()},
-            **extra}
+    meta = {
+        "description": entry.get("description", f"bring-your-own data from {path}"),
+        "kind": "image" if x.ndim == 4 else "tabular",
+        "source_files": [
+            {
+                "name": path.name,
+                "path": str(path),
+                "algorithm": "sha256",
+                "checksum": file_checksum(path, "sha256"),
+                "bytes": path.stat().st_size,
+            }
+        ],
+        "split_seed": split_seed,
+        "split_sizes": {s: int(len(i)) for s, i in split.items()},
+        **extra,
+    }
     return Dataset(name, take_splits(x, y.astype(np.int64), split), meta)

@@ -6,9 +6,12 @@
 * a declared dataset's kind fits its file (a .tsv/.csv is text), text options sit on text;
 * a declared text dataset is named only by a task that reads token ids (L2X).
 """
+
 from __future__ import annotations
 
-from subsetgrad.bench.data.core import DATASETS  # filled by subsetgrad.bench.data's __init__, which runs before this module
+from subsetgrad.bench.data.core import (
+    DATASETS,
+)  # filled by subsetgrad.bench.data's __init__, which runs before this module
 
 
 def _builtin() -> set[str]:
@@ -18,15 +21,21 @@ def _builtin() -> set[str]:
 def datasets_are_known(config: dict) -> list[str]:
     builtin = _builtin()
     declared = set((config.get("datasets") or {}).keys())
-    problems = [f"config key 'datasets.{name}': the name {name!r} is a builtin dataset; choose another "
-                f"name for your own data" for name in sorted(declared & builtin)]
+    problems = [
+        f"config key 'datasets.{name}': the name {name!r} is a builtin dataset; choose another "
+        f"name for your own data"
+        for name in sorted(declared & builtin)
+    ]
     known = builtin | declared
     for task, section in sorted((config.get("tasks") or {}).items()):
         if not isinstance(section, dict):
             continue
         named = section.get("datasets")
-        entries = ([(f"tasks.{task}.datasets[{i}]", n) for i, n in enumerate(named)]
-                   if isinstance(named, list) else [])
+        entries = (
+            [(f"tasks.{task}.datasets[{i}]", n) for i, n in enumerate(named)]
+            if isinstance(named, list)
+            else []
+        )
         if isinstance(section.get("dataset"), str):
             entries.append((f"tasks.{task}.dataset", section["dataset"]))
         for key, name in entries:
@@ -34,7 +43,8 @@ def datasets_are_known(config: dict) -> list[str]:
                 problems.append(
                     f"config key '{key}': unknown dataset {name!r}; builtin datasets: "
                     f"{', '.join(sorted(builtin))}; declare your own under the top-level "
-                    f"`datasets:` key (path to an .npz with x and y)")
+                    f"`datasets:` key (path to an .npz with x and y)"
+                )
     return problems
 
 
@@ -59,13 +69,17 @@ def own_data_entries_are_consistent(config: dict) -> list[str]:
         if not is_text_entry(entry):
             for option in TEXT_OPTIONS:
                 if option in entry:
-                    problems.append(f"{key}.{option}': applies to text only; set kind: text for an .npz "
-                                    f"of token ids, or remove it")
+                    problems.append(
+                        f"{key}.{option}': applies to text only; set kind: text for an .npz "
+                        f"of token ids, or remove it"
+                    )
         elif suffix in TABLE_DELIMITERS:
             for option in ("x_key", "y_key", "layout"):
                 if option in entry:
-                    problems.append(f"{key}.{option}': a {suffix} file has columns, not arrays; name them "
-                                    f"with text_column and label_column")
+                    problems.append(
+                        f"{key}.{option}': a {suffix} file has columns, not arrays; name them "
+                        f"with text_column and label_column"
+                    )
         elif "layout" in entry:
             problems.append(f"{key}.layout': token ids have no image layout; remove it")
     return problems
@@ -82,6 +96,8 @@ def text_datasets_are_used_by_text_tasks(config: dict) -> list[str]:
             continue
         for i, name in enumerate(section.get("datasets") or []):
             if name in text:
-                problems.append(f"config key 'tasks.{task}.datasets[{i}]': {name!r} is text, which only "
-                                f"{', '.join(TEXT_TASKS)} reads; give {task} numeric features (an .npz of x and y)")
+                problems.append(
+                    f"config key 'tasks.{task}.datasets[{i}]': {name!r} is text, which only "
+                    f"{', '.join(TEXT_TASKS)} reads; give {task} numeric features (an .npz of x and y)"
+                )
     return problems

@@ -1,13 +1,14 @@
 """Prepared-dataset format, registry, save and load."""
+
 from __future__ import annotations
 
 import json
 import os
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -38,35 +39,53 @@ def read_npz_arrays(path: str | Path, fix: str) -> dict[str, np.ndarray]:
             members = archive.infolist()
             declared = sum(m.file_size for m in members)
             if declared > _memory_bytes():
-                raise DataError(f"{path}: its members declare {declared:,} bytes uncompressed, more than "
-                                f"this machine's memory; it is damaged or a zip bomb; {fix}")
+                raise DataError(
+                    f"{path}: its members declare {declared:,} bytes uncompressed, more than "
+                    f"this machine's memory; it is damaged or a zip bomb; {fix}"
+                )
             for member in members:
                 # deflate cannot shrink data more than about 1032:1, and a stored member is
                 # its own size: a member declaring more was forged (a zip bomb's trick)
-                possible = (member.compress_size if member.compress_type == zipfile.ZIP_STORED
-                            else 1100 * member.compress_size + 1024)
-                if member.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and \
-                        member.file_size > possible:
-                    raise DataError(f"{path}: member {member.filename!r} declares {member.file_size:,} "
-                                    f"bytes from {member.compress_size:,} compressed, more than its "
-                                    f"compression allows; it is damaged or a zip bomb; {fix}")
+                possible = (
+                    member.compress_size
+                    if member.compress_type == zipfile.ZIP_STORED
+                    else 1100 * member.compress_size + 1024
+                )
+                if (
+                    member.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+                    and member.file_size > possible
+                ):
+                    raise DataError(
+                        f"{path}: member {member.filename!r} declares {member.file_size:,} "
+                        f"bytes from {member.compress_size:,} compressed, more than its "
+                        f"compression allows; it is damaged or a zip bomb; {fix}"
+                    )
                 if not member.filename.endswith(".npy"):
-                    raise DataError(f"{path}: member {member.filename!r} is not a .npy array, so this is "
-                                    f"not an .npz file; {fix}")
+                    raise DataError(
+                        f"{path}: member {member.filename!r} is not a .npy array, so this is "
+                        f"not an .npz file; {fix}"
+                    )
                 with archive.open(member) as handle:
                     version = np.lib.format.read_magic(handle)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape, _, dtype = read_header(handle)
                 if dtype.hasobject:
-                    raise DataError(f"{path}: array {member.filename[:-4]!r} is one of object (pickled) "
-                                    f"arrays (dtype {dtype}), which are never loaded: unpickling can run "
-                                    f"code; {fix}")
+                    raise DataError(
+                        f"{path}: array {member.filename[:-4]!r} is one of object (pickled) "
+                        f"arrays (dtype {dtype}), which are never loaded: unpickling can run "
+                        f"code; {fix}"
+                    )
                 needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
                 if needed > member.file_size:
-                    raise DataError(f"{path}: array {member.filename[:-4]!r} declares shape {shape} of "
-                                    f"{dtype} ({needed:,} bytes) in a member of {member.file_size:,} "
-                                    f"bytes; the file is damaged; {fix}")
+                    raise DataError(
+                        f"{path}: array {member.filename[:-4]!r} declares shape {shape} of "
+                        f"{dtype} ({needed:,} bytes) in a member of {member.file_size:,} "
+                        f"bytes; the file is damaged; {fix}"
+                    )
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
     except DataError:
@@ -96,22 +115,28 @@ def validate_prepared(arrays: dict[str, np.ndarray], meta: dict, path: Path) -> 
             problems.append(f"y_{split} has dtype {y.dtype}; labels must be integers")
             continue
         if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
-            problems.append(f"x_{split} has shape {x.shape} and y_{split} {y.shape}; they must be "
-                            f"[N, ...] and [N]")
+            problems.append(
+                f"x_{split} has shape {x.shape} and y_{split} {y.shape}; they must be [N, ...] and [N]"
+            )
             continue
         feature_shapes[split] = x.shape[1:]
         if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
             problems.append(f"x_{split} contains NaN or infinite values")
         if y.size and (y.min() < 0 or (classes is not None and y.max() >= int(classes))):
-            problems.append(f"y_{split} holds labels {int(y.min())}..{int(y.max())}, outside "
-                            f"0..{int(classes) - 1 if classes is not None else 'C-1'}")
+            problems.append(
+                f"y_{split} holds labels {int(y.min())}..{int(y.max())}, outside "
+                f"0..{int(classes) - 1 if classes is not None else 'C-1'}"
+            )
     if len(set(feature_shapes.values())) > 1:
         problems.append(f"the splits' samples differ in shape: {feature_shapes}")
     if "y_train" in arrays and arrays["y_train"].ndim == 1 and len(arrays["y_train"]) == 0:
         problems.append("the train split is empty")
     if problems:
-        raise DataError(f"prepared dataset {path} is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
-                        + "\ndelete it (and its .json) and let the workflow prepare it again")
+        raise DataError(
+            f"prepared dataset {path} is invalid:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+            + "\ndelete it (and its .json) and let the workflow prepare it again"
+        )
 
 
 @dataclass(frozen=True)
@@ -134,7 +159,7 @@ class RawFile:
     algorithm: str  # md5 | sha256 (hashlib names)
     checksum: str
     note: str = ""
-    manifest: "ContentManifest | None" = None  # noqa: F821 (see .manifest)
+    manifest: ContentManifest | None = None  # noqa: F821 (see .manifest)
     alternatives: tuple[str, ...] = ()
 
 
@@ -158,8 +183,10 @@ class Dataset:
 
     def describe(self) -> dict:
         """Shapes, dtypes and class counts: the sidecar's summary."""
-        out = {"shapes": {k: list(v.shape) for k, v in self.arrays.items()},
-               "dtypes": {k: str(v.dtype) for k, v in self.arrays.items()}}
+        out = {
+            "shapes": {k: list(v.shape) for k, v in self.arrays.items()},
+            "dtypes": {k: str(v.dtype) for k, v in self.arrays.items()},
+        }
         counts = {}
         for split in SPLITS:
             key = f"y_{split}"
@@ -194,11 +221,14 @@ class DatasetSpec:
         if self.source is None:
             self.source = self.name
         if self.raw_files and not self.files:
-            self.files = {f.name: (f.urls[0] if f.urls else "", f.algorithm, f.checksum)
-                          for f in self.raw_files}
+            self.files = {
+                f.name: (f.urls[0] if f.urls else "", f.algorithm, f.checksum) for f in self.raw_files
+            }
         if self.files and not self.raw_files:
-            self.raw_files = tuple(RawFile(name, (url,) if url else (), algo, checksum)
-                                   for name, (url, algo, checksum) in self.files.items())
+            self.raw_files = tuple(
+                RawFile(name, (url,) if url else (), algo, checksum)
+                for name, (url, algo, checksum) in self.files.items()
+            )
 
     @property
     def embedded(self) -> bool:
@@ -240,8 +270,10 @@ def load_dataset(npz_path: str | Path, *, scale: bool = True) -> Dataset:
     """
     npz_path = Path(npz_path)
     if not npz_path.exists():
-        raise DataError(f"prepared dataset {npz_path} does not exist; run the workflow's "
-                        f"prepare rule for it (snakemake {npz_path})")
+        raise DataError(
+            f"prepared dataset {npz_path} does not exist; run the workflow's "
+            f"prepare rule for it (snakemake {npz_path})"
+        )
     again = "delete it (and its .json) and let the workflow prepare it again"
     arrays = read_npz_arrays(npz_path, again)
     sidecar = npz_path.with_suffix(".json")
@@ -255,11 +287,13 @@ def load_dataset(npz_path: str | Path, *, scale: bool = True) -> Dataset:
     x_scale = meta.get("x_scale")
     if scale and x_scale:
         for split in SPLITS:
-            arrays[f"x_{split}"] = (arrays[f"x_{split}"].astype(np.float32) / np.float32(x_scale))
+            arrays[f"x_{split}"] = arrays[f"x_{split}"].astype(np.float32) / np.float32(x_scale)
     return Dataset(meta.get("name", npz_path.stem), arrays, meta)
 
 
-def stratified_split(y: np.ndarray, fractions: tuple[float, float, float], seed: int) -> dict[str, np.ndarray]:
+def stratified_split(
+    y: np.ndarray, fractions: tuple[float, float, float], seed: int
+) -> dict[str, np.ndarray]:
     """Indices of a stratified train/val/test split, deterministic in ``seed``."""
     rng = np.random.default_rng(seed)
     parts = {s: [] for s in SPLITS}
@@ -268,13 +302,14 @@ def stratified_split(y: np.ndarray, fractions: tuple[float, float, float], seed:
         n_val = int(round(fractions[1] * len(idx)))
         n_test = int(round(fractions[2] * len(idx)))
         parts["test"].append(idx[:n_test])
-        parts["val"].append(idx[n_test:n_test + n_val])
-        parts["train"].append(idx[n_test + n_val:])
+        parts["val"].append(idx[n_test : n_test + n_val])
+        parts["train"].append(idx[n_test + n_val :])
     return {s: np.sort(np.concatenate(v)) for s, v in parts.items()}
 
 
-def split_by_sizes(y: np.ndarray, n_val: int, n_test: int, seed: int,
-                   stratify: bool = True) -> dict[str, np.ndarray]:
+def split_by_sizes(
+    y: np.ndarray, n_val: int, n_test: int, seed: int, stratify: bool = True
+) -> dict[str, np.ndarray]:
     """Indices of a train/val/test split with exactly ``n_val`` and ``n_test`` items.
 
     Deterministic in ``seed``. With ``stratify`` each part takes from class c about

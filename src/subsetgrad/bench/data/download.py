@@ -13,6 +13,7 @@ interrupted, truncated or wrong download never leaves a file at the destination.
 Setting the environment variable ``SUBSETGRAD_OFFLINE=1`` makes every download
 fail at once with the manual-placement message (no network is touched).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -55,10 +56,15 @@ def raw_path(data_dir: str | Path, source: str, raw_file: RawFile) -> Path:
 
 def manual_copy_hint(raw_file: RawFile, dest: str | Path) -> str:
     """The sentence that tells a user how to supply a file by hand."""
-    where = (f"download it from {' or '.join(raw_file.urls)}" if raw_file.urls
-             else "this file has no public download URL" + (f" ({raw_file.note})" if raw_file.note else ""))
-    return (f"{where}; place a copy at {dest} (exactly this path and name; "
-            f"{raw_file.algorithm} {raw_file.checksum}) and run the workflow again")
+    where = (
+        f"download it from {' or '.join(raw_file.urls)}"
+        if raw_file.urls
+        else "this file has no public download URL" + (f" ({raw_file.note})" if raw_file.note else "")
+    )
+    return (
+        f"{where}; place a copy at {dest} (exactly this path and name; "
+        f"{raw_file.algorithm} {raw_file.checksum}) and run the workflow again"
+    )
 
 
 def locate_raw_file(raw_dir: str | Path, raw_file: RawFile) -> Path:
@@ -77,8 +83,10 @@ def locate_raw_file(raw_dir: str | Path, raw_file: RawFile) -> Path:
         # hidden names are partial downloads or editor files, never a user's copy
         found = sorted(p for p in raw_dir.glob(pattern) if not p.name.startswith(".") and p != official)
         if len(found) > 1:
-            raise DataError(f"{raw_dir} holds several candidates for {raw_file.name} "
-                            f"({', '.join(p.name for p in found)}); keep exactly one of them")
+            raise DataError(
+                f"{raw_dir} holds several candidates for {raw_file.name} "
+                f"({', '.join(p.name for p in found)}); keep exactly one of them"
+            )
         if found:
             return found[0]
     return official
@@ -98,9 +106,13 @@ def verify_raw_file(path: str | Path, raw_file: RawFile) -> str:
         from subsetgrad.bench.data.manifest import verify_manifest
 
         try:
-            digest = verify_manifest(path, raw_file.manifest, f"{raw_file.name}",
-                                     f"Replace it with an unmodified copy, or delete it and "
-                                     f"{manual_copy_hint(raw_file, path.parent / raw_file.name)}")
+            digest = verify_manifest(
+                path,
+                raw_file.manifest,
+                f"{raw_file.name}",
+                f"Replace it with an unmodified copy, or delete it and "
+                f"{manual_copy_hint(raw_file, path.parent / raw_file.name)}",
+            )
         except DataError as err:
             raise ChecksumError(str(err)) from err
         return f"manifest-sha256:{digest}"
@@ -110,14 +122,17 @@ def verify_raw_file(path: str | Path, raw_file: RawFile) -> str:
     if actual != raw_file.checksum:
         alt = ""
         if raw_file.manifest is not None:
-            alt = (f" A repacked archive or an extracted folder of the same files is accepted under "
-                   f"another name in {path.parent} ({', '.join(raw_file.alternatives)}), verified "
-                   f"file by file; move it there.")
+            alt = (
+                f" A repacked archive or an extracted folder of the same files is accepted under "
+                f"another name in {path.parent} ({', '.join(raw_file.alternatives)}), verified "
+                f"file by file; move it there."
+            )
         raise ChecksumError(
             f"raw file {path} has {raw_file.algorithm} {actual}, but the published checksum is "
             f"{raw_file.checksum}: it is damaged, truncated or not the official file. Delete it "
             f"(rm {path}) and run the workflow again to download it, or {manual_copy_hint(raw_file, path)}"
-            + alt)
+            + alt
+        )
     return actual
 
 
@@ -133,12 +148,19 @@ def require_raw_files(spec: DatasetSpec, raw_dir: str | Path) -> list[dict]:
     for raw_file in spec.raw_files:
         path = locate_raw_file(raw_dir, raw_file)
         checksum = verify_raw_file(path, raw_file)
-        entry = {"name": path.name, "url": raw_file.urls[0] if raw_file.urls else None,
-                 "algorithm": raw_file.algorithm, "checksum": checksum,
-                 "bytes": path.stat().st_size if path.is_file() else None}
+        entry = {
+            "name": path.name,
+            "url": raw_file.urls[0] if raw_file.urls else None,
+            "algorithm": raw_file.algorithm,
+            "checksum": checksum,
+            "bytes": path.stat().st_size if path.is_file() else None,
+        }
         if path.name != raw_file.name:
-            entry.update(algorithm="content manifest (sha256)", checksum=checksum.split(":", 1)[1],
-                         stands_for=raw_file.name)
+            entry.update(
+                algorithm="content manifest (sha256)",
+                checksum=checksum.split(":", 1)[1],
+                stands_for=raw_file.name,
+            )
         entries.append(entry)
     return entries
 
@@ -168,9 +190,18 @@ def _stream(url: str, tmp: Path, algorithm: str, label: str, progress: bool) -> 
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         received = 0
-        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                                          desc=label,
-                                          disable=not progress, mininterval=1.0) as bar:
+        with (
+            open(tmp, "wb") as out,
+            tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=label,
+                disable=not progress,
+                mininterval=1.0,
+            ) as bar,
+        ):
             for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                 out.write(chunk)
                 digest.update(chunk)
@@ -199,7 +230,8 @@ def _fetch_once(url: str, raw_file: RawFile, dest: Path, progress: bool) -> None
                 f"checksum mismatch for {url}: expected {raw_file.algorithm} {raw_file.checksum}, "
                 f"got {actual}; the downloaded file was deleted. The server may have changed the "
                 f"file or the download was corrupted: run the workflow again, or "
-                f"{manual_copy_hint(raw_file, dest)}")
+                f"{manual_copy_hint(raw_file, dest)}"
+            )
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; a download is ordinary data
@@ -209,8 +241,9 @@ def _fetch_once(url: str, raw_file: RawFile, dest: Path, progress: bool) -> None
         tmp.unlink(missing_ok=True)
 
 
-def download_raw_file(raw_file: RawFile, dest: str | Path, *, progress: bool = True,
-                      attempts: int = 3, backoff_s: float = 2.0) -> Path:
+def download_raw_file(
+    raw_file: RawFile, dest: str | Path, *, progress: bool = True, attempts: int = 3, backoff_s: float = 2.0
+) -> Path:
     """Download ``raw_file`` to ``dest``, verify its checksum, then move it into place.
 
     Mirrors are tried in order; on each, a transient failure (refused or reset
@@ -230,8 +263,10 @@ def download_raw_file(raw_file: RawFile, dest: str | Path, *, progress: bool = T
     if not raw_file.urls:
         raise MissingRawFileError(f"raw file {dest} is missing: {manual_copy_hint(raw_file, dest)}")
     if _offline():
-        raise MissingRawFileError(f"raw file {dest} is missing and downloads are disabled "
-                                  f"({OFFLINE_ENV} is set): {manual_copy_hint(raw_file, dest)}")
+        raise MissingRawFileError(
+            f"raw file {dest} is missing and downloads are disabled "
+            f"({OFFLINE_ENV} is set): {manual_copy_hint(raw_file, dest)}"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for url in raw_file.urls:
@@ -245,8 +280,11 @@ def download_raw_file(raw_file: RawFile, dest: str | Path, *, progress: bool = T
                 # URLError: unreachable host, refused connection, HTTP error status;
                 # HTTPException: e.g. IncompleteRead; OSError: resets and timeouts;
                 # ValueError: a malformed URL.
-                detail = (f"HTTP {err.code} {err.reason}" if isinstance(err, urllib.error.HTTPError)
-                          else getattr(err, "reason", None) or err)
+                detail = (
+                    f"HTTP {err.code} {err.reason}"
+                    if isinstance(err, urllib.error.HTTPError)
+                    else getattr(err, "reason", None) or err
+                )
                 reason = f"{url}: {detail}"
                 print(f"attempt {attempt}/{attempts} failed: {reason}", flush=True)
                 if _permanent(err) or attempt == attempts:
@@ -255,5 +293,7 @@ def download_raw_file(raw_file: RawFile, dest: str | Path, *, progress: bool = T
                 time.sleep(backoff_s * 2 ** (attempt - 1))
     raise MissingRawFileError(
         f"raw file {dest} is missing and could not be downloaded ("
-        + "; ".join(failures) + f"). If this machine is offline or the server is blocked, "
-        + manual_copy_hint(raw_file, dest))
+        + "; ".join(failures)
+        + "). If this machine is offline or the server is blocked, "
+        + manual_copy_hint(raw_file, dest)
+    )

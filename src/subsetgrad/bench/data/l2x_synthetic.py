@@ -23,10 +23,11 @@ Each prepared dataset holds, besides ``x_<split>`` (float32 [N, 10]) and ``y_<sp
 sample) and ``prob_<split>`` (float32, ``P(y = 1 | x)``). Everything is generated from
 ``split_seed``: the same seed gives the same arrays on every machine.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -39,17 +40,18 @@ NONLINEAR_ADDITIVE_VARIANTS = ("paper", "authors_code")
 
 
 def _orange_skin_logit(x4: np.ndarray) -> np.ndarray:
-    return np.sum(x4 ** 2, axis=1) - 4.0
+    return np.sum(x4**2, axis=1) - 4.0
 
 
 def _nonlinear_additive_logit(x4: np.ndarray, variant: str) -> np.ndarray:
     if variant == "paper":
         return -100.0 * np.sin(2.0 * x4[:, 0]) + 2.0 * np.abs(x4[:, 1]) + x4[:, 2] + np.exp(-x4[:, 3])
     if variant == "authors_code":
-        return (-100.0 * np.sin(0.2 * x4[:, 0]) + np.abs(x4[:, 1]) + x4[:, 2]
-                + np.exp(-x4[:, 3]) - 2.4)
-    raise ValueError(f"unknown nonlinear-additive variant {variant!r}; "
-                     f"choose one of {', '.join(NONLINEAR_ADDITIVE_VARIANTS)}")
+        return -100.0 * np.sin(0.2 * x4[:, 0]) + np.abs(x4[:, 1]) + x4[:, 2] + np.exp(-x4[:, 3]) - 2.4
+    raise ValueError(
+        f"unknown nonlinear-additive variant {variant!r}; "
+        f"choose one of {', '.join(NONLINEAR_ADDITIVE_VARIANTS)}"
+    )
 
 
 def _first_features(n: int, count: int) -> np.ndarray:
@@ -82,8 +84,7 @@ def l2x_switch(n: int, rng: np.random.Generator, variant: str = "paper"):
     x = rng.standard_normal((n, NUM_FEATURES))
     x[:, 9] += np.where(rng.random(n) < 0.5, 3.0, -3.0)
     positive = x[:, 9] > 0
-    logit = np.where(positive, _orange_skin_logit(x[:, :4]),
-                     _nonlinear_additive_logit(x[:, 4:8], variant))
+    logit = np.where(positive, _orange_skin_logit(x[:, :4]), _nonlinear_additive_logit(x[:, 4:8], variant))
     mask = np.zeros((n, NUM_FEATURES), dtype=bool)
     mask[positive, :4] = True
     mask[~positive, 4:8] = True
@@ -117,12 +118,16 @@ def generate(name: str, seed: int, sizes: dict[str, int] | None = None, **option
         arrays[f"mask_{split}"] = mask
         arrays[f"prob_{split}"] = prob_1.astype(np.float32)
     true_counts = sorted({int(c) for c in arrays[f"mask_{next(iter(sizes))}"].sum(1)})
-    meta = {"source": f"generated: L2X synthetic '{name}' (Chen et al. 2018)",
-            "split_seed": int(seed), "num_classes": 2, "num_features": NUM_FEATURES,
-            "true_features_per_sample": true_counts, "options": options,
-            "label": "y ~ Bernoulli(prob), prob = P(y=1|x) = 1/(1+exp(f(x)))",
-            "extra_arrays": {"mask_<split>": "true features of each sample",
-                             "prob_<split>": "P(y=1|x)"}}
+    meta = {
+        "source": f"generated: L2X synthetic '{name}' (Chen et al. 2018)",
+        "split_seed": int(seed),
+        "num_classes": 2,
+        "num_features": NUM_FEATURES,
+        "true_features_per_sample": true_counts,
+        "options": options,
+        "label": "y ~ Bernoulli(prob), prob = P(y=1|x) = 1/(1+exp(f(x)))",
+        "extra_arrays": {"mask_<split>": "true features of each sample", "prob_<split>": "P(y=1|x)"},
+    }
     return Dataset(name, arrays, meta)
 
 
@@ -130,8 +135,10 @@ def _register(name: str, description: str, options: tuple[str, ...] = ()) -> Non
     def prepare(raw_dir: Path, split_seed: int, **kwargs) -> Dataset:
         unknown = set(kwargs) - set(options)
         if unknown:
-            raise ValueError(f"dataset {name!r} does not take option(s) {sorted(unknown)}; "
-                             f"allowed: {', '.join(options) or '(none)'}")
+            raise ValueError(
+                f"dataset {name!r} does not take option(s) {sorted(unknown)}; "
+                f"allowed: {', '.join(options) or '(none)'}"
+            )
         return generate(name, split_seed, **kwargs)
 
     register_dataset(DatasetSpec(name=name, prepare=prepare, description=description, kind="tabular"))
@@ -139,9 +146,13 @@ def _register(name: str, description: str, options: tuple[str, ...] = ()) -> Non
 
 _register("l2x_xor", "L2X synthetic XOR, f = X1 X2, 10 Gaussian features, 2 true")
 _register("l2x_orange_skin", "L2X synthetic orange skin, f = sum X1..X4^2 - 4, 4 true")
-_register("l2x_nonlinear_additive",
-          "L2X synthetic nonlinear additive on X1..X4 (paper formula; option variant=authors_code)",
-          options=("variant",))
-_register("l2x_switch",
-          "L2X synthetic switch: X10 picks orange skin on X1..X4 or nonlinear additive on X5..X8, 5 true",
-          options=("variant",))
+_register(
+    "l2x_nonlinear_additive",
+    "L2X synthetic nonlinear additive on X1..X4 (paper formula; option variant=authors_code)",
+    options=("variant",),
+)
+_register(
+    "l2x_switch",
+    "L2X synthetic switch: X10 picks orange skin on X1..X4 or nonlinear additive on X5..X8, 5 true",
+    options=("variant",),
+)

@@ -21,6 +21,7 @@ two bytes of the sha256 of that file's manifest line, in a fixed order of
 ``(folder, numeric id)`` slots. They only localise a mismatch; acceptance rests
 on the full sha256 alone.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,9 +29,9 @@ import os
 import re
 import tarfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from subsetgrad.bench.data.core import DataError
 
@@ -97,8 +98,10 @@ def iter_members(path: str | Path, manifest: ContentManifest) -> Iterator[tuple[
         root = path.parent if path.name == manifest.top else path
         top = root / manifest.top
         if not top.is_dir():
-            raise DataError(f"{path} holds no folder {manifest.top}/; point to the extracted "
-                            f"{manifest.top}/ folder or to the folder that contains it")
+            raise DataError(
+                f"{path} holds no folder {manifest.top}/; point to the extracted "
+                f"{manifest.top}/ folder or to the folder that contains it"
+            )
         for dirpath, _, filenames in os.walk(top):
             for filename in filenames:
                 relpath = Path(dirpath, filename).relative_to(root).as_posix()
@@ -111,8 +114,10 @@ def iter_members(path: str | Path, manifest: ContentManifest) -> Iterator[tuple[
                 if member.isfile() and pattern.match(member.name):
                     yield member.name, tar.extractfile(member).read()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
-        raise DataError(f"{path} is not a readable tar archive, or is truncated or corrupt "
-                        f"({type(err).__name__}: {err}); replace it") from err
+        raise DataError(
+            f"{path} is not a readable tar archive, or is truncated or corrupt "
+            f"({type(err).__name__}: {err}); replace it"
+        ) from err
 
 
 def file_hashes(path: str | Path, manifest: ContentManifest) -> dict[str, str]:
@@ -125,8 +130,11 @@ def compute_fingerprints(lines: dict[str, str], manifest: ContentManifest) -> by
     slots = _slots(lines, manifest)
     if len(slots) != manifest.count or any(len(v) != 1 for v in slots.values()):
         raise DataError("the file set does not fill every slot exactly once")
-    return b"".join(_fingerprint(slots[(f, i)][0], lines[slots[(f, i)][0]])
-                     for f in manifest.folders for i in range(manifest.ids_per_folder))
+    return b"".join(
+        _fingerprint(slots[(f, i)][0], lines[slots[(f, i)][0]])
+        for f in manifest.folders
+        for i in range(manifest.ids_per_folder)
+    )
 
 
 def _slots(lines: dict[str, str], manifest: ContentManifest) -> dict[tuple[str, int], list[str]]:
@@ -165,7 +173,7 @@ def verify_manifest(path: str | Path, manifest: ContentManifest, what: str, reme
             unexpected.extend(names[1:])  # a second file for one review
             if table is not None:
                 at = (f_index * manifest.ids_per_folder + i) * FINGERPRINT_BYTES
-                if _fingerprint(names[0], lines[names[0]]) != table[at:at + FINGERPRINT_BYTES]:
+                if _fingerprint(names[0], lines[names[0]]) != table[at : at + FINGERPRINT_BYTES]:
                     differ.append(names[0])
     unexpected.extend(name for names in slots.values() for name in names)
     parts = []
@@ -176,10 +184,16 @@ def verify_manifest(path: str | Path, manifest: ContentManifest, what: str, reme
     if unexpected:
         parts.append(f"{len(unexpected)} unexpected ({_listing(sorted(unexpected))})")
     if not parts:
-        parts.append("their content differs from the official release" +
-                     ("" if table is not None else " (the per-file fingerprints are not installed, "
-                                                   "so the files cannot be named)"))
+        parts.append(
+            "their content differs from the official release"
+            + (
+                ""
+                if table is not None
+                else " (the per-file fingerprints are not installed, so the files cannot be named)"
+            )
+        )
     raise DataError(
         f"{path} does not hold the {manifest.count:,} files of {what} unchanged: of the expected "
         f"files, " + "; ".join(parts) + f" (content manifest sha256 {actual}, expected "
-        f"{manifest.sha256}). {remedy}")
+        f"{manifest.sha256}). {remedy}"
+    )

@@ -9,6 +9,7 @@ to where the official one would go and is verified by its content manifest, as a
 user's repacked or extracted copy would be.
 ``workflow/scripts/link_shared_data.py`` is its command line.
 """
+
 from __future__ import annotations
 
 import os

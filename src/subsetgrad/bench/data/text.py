@@ -28,12 +28,13 @@ Encodings (token id 0 is padding in both):
   ``max_sentences`` sentences; in each, the first ``max_words`` words whose id
   (= rank) is ``< num_words``; rarer words are dropped; padding at the end.
 """
+
 from __future__ import annotations
 
 import html
 import re
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -41,8 +42,28 @@ KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 _TAG = re.compile(r"<[^>]*>")
 _SENTENCE_END = re.compile(r"(\w*)([.!?]+)\s+")
 # a full stop after these does not end a sentence (titles; also any single letter: initials)
-ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "mt", "lt", "col",
-                           "gen", "sgt", "capt", "rev", "vol", "ft"})
+ABBREVIATIONS = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "jr",
+        "sr",
+        "vs",
+        "mt",
+        "lt",
+        "col",
+        "gen",
+        "sgt",
+        "capt",
+        "rev",
+        "vol",
+        "ft",
+    }
+)
 _KERAS_IMDB_WORD = re.compile(r"(?:[^\W_]|')+")
 _FILTER_TABLE = str.maketrans({c: " " for c in KERAS_FILTERS})
 PAD, START, OOV = 0, 1, 2
@@ -63,7 +84,7 @@ def split_sentences(text: str) -> list[str]:
         before, marks = match.group(1), match.group(2)
         if marks == "." and (len(before) == 1 or before in ABBREVIATIONS):
             continue
-        pieces.append(text[start:match.end(2)])
+        pieces.append(text[start : match.end(2)])
         start = match.end()
     pieces.append(text[start:])
     return [piece for piece in pieces if words(piece)]
@@ -91,8 +112,9 @@ def word_ranks(token_lists: Iterable[Sequence[str]]) -> dict[str, int]:
     return {word: rank for rank, (word, _) in enumerate(ordered, start=1)}
 
 
-def vocabulary_array(ranks: dict[str, int], num_words: int, index_from: int,
-                     reserved: Sequence[str]) -> np.ndarray:
+def vocabulary_array(
+    ranks: dict[str, int], num_words: int, index_from: int, reserved: Sequence[str]
+) -> np.ndarray:
     """Words by token id, ``[num_words]`` str: ``vocabulary[id]`` is the word of that id."""
     vocab = np.array([f"<unused{i}>" for i in range(num_words)], dtype=object)
     for i, name in enumerate(reserved):
@@ -104,8 +126,13 @@ def vocabulary_array(ranks: dict[str, int], num_words: int, index_from: int,
     return vocab.astype(str)
 
 
-def keras_ids(sequences: Iterable[Sequence[int]], num_words: int, index_from: int = 3,
-              start_char: int = START, oov_char: int = OOV) -> list[list[int]]:
+def keras_ids(
+    sequences: Iterable[Sequence[int]],
+    num_words: int,
+    index_from: int = 3,
+    start_char: int = START,
+    oov_char: int = OOV,
+) -> list[list[int]]:
     """Keras IMDB id scheme applied to word ranks: shift, prepend start, cap the vocabulary."""
     out = []
     for ranks in sequences:
@@ -120,25 +147,31 @@ def pad_pre(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray:
     for row, seq in enumerate(sequences):
         kept = list(seq)[-maxlen:]
         if kept:
-            out[row, maxlen - len(kept):] = kept
+            out[row, maxlen - len(kept) :] = kept
     return out
 
 
-def encode_word_level(texts: Sequence[str], ranks: dict[str, int], num_words: int = 5000,
-                      maxlen: int = 400, index_from: int = 3) -> np.ndarray:
+def encode_word_level(
+    texts: Sequence[str], ranks: dict[str, int], num_words: int = 5000, maxlen: int = 400, index_from: int = 3
+) -> np.ndarray:
     """Cleaned reviews to ``[N, maxlen]`` int32 ids (Keras IMDB conventions, see above)."""
     unknown = num_words  # any id >= num_words becomes OOV
     rank_lists = [[ranks.get(w, unknown) for w in words(t)] for t in texts]
     return pad_pre(keras_ids(rank_lists, num_words, index_from), maxlen)
 
 
-def encode_sentence_level(texts: Sequence[str], ranks: dict[str, int], num_words: int = 20000,
-                          max_sentences: int = 15, max_words: int = 100) -> np.ndarray:
+def encode_sentence_level(
+    texts: Sequence[str],
+    ranks: dict[str, int],
+    num_words: int = 20000,
+    max_sentences: int = 15,
+    max_words: int = 100,
+) -> np.ndarray:
     """Cleaned reviews to ``[N, max_sentences, max_words]`` int32 ids (L2X authors' scheme)."""
     out = np.zeros((len(texts), max_sentences, max_words), dtype=np.int32)
     for i, text in enumerate(texts):
         for j, sentence in enumerate(split_sentences(text)[:max_sentences]):
             ids = [r for r in (ranks.get(w, num_words) for w in words(sentence)) if r < num_words]
             ids = ids[:max_words]
-            out[i, j, :len(ids)] = ids
+            out[i, j, : len(ids)] = ids
     return out

@@ -8,11 +8,12 @@ table can be traced to its run). :func:`collect_provenance` gathers the
 ``provenance.json`` written next to the metrics files (package versions, config,
 platform) into one table, one row per file.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -57,8 +58,9 @@ def collect_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
     # A task may write per-run files and a merged one; the same measurement (every
     # column equal, wall time included) is counted once, from the first file.
     frame = frame.drop_duplicates(subset=list(METRIC_COLUMNS), keep="first")
-    return frame.sort_values(["task", "dataset", "estimator", "tau", "k", "metric", "seed"],
-                             kind="stable", na_position="last").reset_index(drop=True)
+    return frame.sort_values(
+        ["task", "dataset", "estimator", "tau", "k", "metric", "seed"], kind="stable", na_position="last"
+    ).reset_index(drop=True)
 
 
 def collect_provenance(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:

@@ -11,10 +11,11 @@ mean of the compared metric itself, which favours tempered estimators and is sai
 the notes. The ranking keeps the estimators measured in every cell (Friedman's test needs
 complete blocks) and names the ones it leaves out.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -38,9 +39,11 @@ def paired_test_fits_the_seeds(config: dict) -> list[str]:
     needed = statistics.MINIMUM_SEEDS.get(test)
     if needed is None or len(seeds) >= needed or len(seeds) < 2:
         return []  # one seed: no test at all, which the tables say; that is a budget, not an error
-    return [f"config key 'comparison.paired_test': {test!r} needs at least {needed} seeds to reach "
-            f"significance, but 'seeds' has {len(seeds)}; choose paired_test: t (needs "
-            f"{statistics.MINIMUM_SEEDS['t']}) or add seeds"]
+    return [
+        f"config key 'comparison.paired_test': {test!r} needs at least {needed} seeds to reach "
+        f"significance, but 'seeds' has {len(seeds)}; choose paired_test: t (needs "
+        f"{statistics.MINIMUM_SEEDS['t']}) or add seeds"
+    ]
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,17 @@ class Compared:
 
     def description(self) -> str:
         """What the ranking reads of this task, for the table notes."""
-        how = {"validation": "τ chosen on validation", "metric": "τ chosen on this metric itself",
-               "single": "one τ run"}[self.selection]
+        how = {
+            "validation": "τ chosen on validation",
+            "metric": "τ chosen on this metric itself",
+            "single": "one τ run",
+        }[self.selection]
         return f"{self.metric} ({'higher' if self.better == 'max' else 'lower'} is better; {how})"
 
 
-def cell_scores(metrics: pd.DataFrame, config: dict, compared_by_task: Mapping[str, Compared]) -> pd.DataFrame:
+def cell_scores(
+    metrics: pd.DataFrame, config: dict, compared_by_task: Mapping[str, Compared]
+) -> pd.DataFrame:
     """One score per (cell, estimator): the mean over seeds at the estimator's chosen
     temperature. Columns ``cell, task, estimator, tau, n_seeds, score, better``."""
     records = []
@@ -73,13 +81,25 @@ def cell_scores(metrics: pd.DataFrame, config: dict, compared_by_task: Mapping[s
         frame = compared.frame(metrics, config)
         if frame.empty:
             continue
-        means = (frame.assign(tau=frame.tau.astype(float).fillna(-1.0))
-                 .groupby(["cell", "estimator", "tau"])["value"].agg(["mean", "size"]).reset_index())
+        means = (
+            frame.assign(tau=frame.tau.astype(float).fillna(-1.0))
+            .groupby(["cell", "estimator", "tau"])["value"]
+            .agg(["mean", "size"])
+            .reset_index()
+        )
         for (cell, estimator), runs in means.groupby(["cell", "estimator"], sort=True):
             chosen = runs.loc[runs["mean"].idxmax() if compared.better == "max" else runs["mean"].idxmin()]
-            records.append({"cell": cell, "task": task, "estimator": estimator,
-                            "tau": np.nan if chosen.tau == -1.0 else chosen.tau, "n_seeds": int(chosen["size"]),
-                            "score": float(chosen["mean"]), "better": compared.better})
+            records.append(
+                {
+                    "cell": cell,
+                    "task": task,
+                    "estimator": estimator,
+                    "tau": np.nan if chosen.tau == -1.0 else chosen.tau,
+                    "n_seeds": int(chosen["size"]),
+                    "score": float(chosen["mean"]),
+                    "better": compared.better,
+                }
+            )
     return pd.DataFrame(records, columns=["cell", "task", "estimator", "tau", "n_seeds", "score", "better"])
 
 
@@ -99,10 +119,12 @@ class Ranking:
             notes.append(f"No Friedman test: {result.reason}.")
         else:
             verdict = "differ" if result.p <= result.alpha else "do not differ significantly"
-            notes.append(f"Friedman χ² = {result.statistic:.2f} (k = {len(result.estimators)} estimators, "
-                         f"N = {len(result.cells)} cells, {len(result.estimators) - 1} d.f.), p = {result.p:.3g}: "
-                         f"the average ranks {verdict} at α = {result.alpha:g}. Nemenyi critical difference "
-                         f"of average ranks: {result.critical_difference:.2f}.")
+            notes.append(
+                f"Friedman χ² = {result.statistic:.2f} (k = {len(result.estimators)} estimators, "
+                f"N = {len(result.cells)} cells, {len(result.estimators) - 1} d.f.), p = {result.p:.3g}: "
+                f"the average ranks {verdict} at α = {result.alpha:g}. Nemenyi critical difference "
+                f"of average ranks: {result.critical_difference:.2f}."
+            )
         if self.left_out:
             notes.append(f"Left out (not measured in every cell): {', '.join(self.left_out)}.")
         ranked = [task for task in self.selections if task in set(self.scores.task)]
@@ -122,7 +144,8 @@ def ranking(metrics: pd.DataFrame, config: dict, compared_by_task: Mapping[str, 
     scores = scores[scores.estimator.isin(complete)]
     table = scores.pivot(index="cell", columns="estimator", values="score").reindex(cells)
     better = [scores.loc[scores.cell == c, "better"].iloc[0] for c in cells]
-    result = statistics.friedman({e: table[e].tolist() for e in complete}, cells, better=better or "max",
-                                 alpha=alpha)
+    result = statistics.friedman(
+        {e: table[e].tolist() for e in complete}, cells, better=better or "max", alpha=alpha
+    )
     selections = {task: compared.description() for task, compared in compared_by_task.items()}
     return Ranking(result, scores, left_out, selections)

@@ -1,9 +1,10 @@
 """Result figures from tidy metrics and training curves (style: :mod:`.style`)."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,13 @@ def _is_nan(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def metric_vs_temperature(frame: pd.DataFrame, metrics: Sequence[str] | None = None,
-                          labels: Mapping[str, str] | None = None, title: str | None = None,
-                          references: Mapping[str, str] | None = None):
+def metric_vs_temperature(
+    frame: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+    references: Mapping[str, str] | None = None,
+):
     """Facets ``metric x dataset``: mean ± std over seeds of each metric against the
     temperature tau (log axis), one line per estimator. Estimators without a
     temperature are drawn as a dashed horizontal line with a ±std band.
@@ -53,26 +58,58 @@ def metric_vs_temperature(frame: pd.DataFrame, metrics: Sequence[str] | None = N
                 untempered = runs[runs.tau.isna()]
                 if len(tempered):
                     stats = tempered.groupby("tau")["value"].agg(["mean", "std"]).reset_index()
-                    ax.errorbar(stats.tau, stats["mean"], yerr=stats["std"].fillna(0), color=color,
-                                marker="o", ms=3.5, capsize=2, lw=1.2, label=labels.get(estimator, estimator))
+                    ax.errorbar(
+                        stats.tau,
+                        stats["mean"],
+                        yerr=stats["std"].fillna(0),
+                        color=color,
+                        marker="o",
+                        ms=3.5,
+                        capsize=2,
+                        lw=1.2,
+                        label=labels.get(estimator, estimator),
+                    )
                 if len(untempered):
                     mean, std = untempered.value.mean(), untempered.value.std()
-                    ax.hlines(mean, *x_range, colors=[color], linestyles="--", lw=1.2,
-                              label=f"{labels.get(estimator, estimator)} (no τ)")
+                    ax.hlines(
+                        mean,
+                        *x_range,
+                        colors=[color],
+                        linestyles="--",
+                        lw=1.2,
+                        label=f"{labels.get(estimator, estimator)} (no τ)",
+                    )
                     if not _is_nan(std):
                         ax.fill_between(x_range, mean - std, mean + std, color=color, alpha=0.15, lw=0)
             reference = (references or {}).get(metric)
-            ref_rows = frame_all[(frame_all.metric == reference)
-                                 & (frame_all.dataset.fillna("").astype(str) == dataset)] if reference else []
+            ref_rows = (
+                frame_all[
+                    (frame_all.metric == reference) & (frame_all.dataset.fillna("").astype(str) == dataset)
+                ]
+                if reference
+                else []
+            )
             if len(ref_rows):
                 stats = ref_rows.groupby(ref_rows.tau.fillna(-1.0))["value"].mean()
                 if (stats.index == -1.0).all():
-                    ax.hlines(stats.iloc[0], *x_range, colors=["0.4"], linestyles=":", lw=1.2,
-                              label=labels.get(reference, reference))
+                    ax.hlines(
+                        stats.iloc[0],
+                        *x_range,
+                        colors=["0.4"],
+                        linestyles=":",
+                        lw=1.2,
+                        label=labels.get(reference, reference),
+                    )
                 else:
                     stats = stats[stats.index != -1.0]
-                    ax.plot(stats.index, stats.values, color="0.4", ls=":", lw=1.2,
-                            label=labels.get(reference, reference))
+                    ax.plot(
+                        stats.index,
+                        stats.values,
+                        color="0.4",
+                        ls=":",
+                        lw=1.2,
+                        label=labels.get(reference, reference),
+                    )
             ax.yaxis.get_major_formatter().set_useOffset(False)
             ax.set_xscale("log")
             if len(taus):  # ticks at the temperatures that ran, printed as numbers
@@ -111,11 +148,16 @@ def read_curves(paths: Iterable[str | Path]) -> pd.DataFrame:
         curve = curve.rename(columns={step: "epoch"})
         keys = [c for c in CURVE_KEYS if c in curve.columns]
         if not {"metric", "value"} <= set(curve.columns):
-            value_columns = [c for c in curve.columns if c not in (*keys, "epoch", *CURVE_STEP_COLUMNS)
-                             and pd.api.types.is_numeric_dtype(curve[c])
-                             and not pd.api.types.is_bool_dtype(curve[c])]  # flags, e.g. `selected`
-            curve = curve.melt(id_vars=keys + ["epoch"], value_vars=value_columns,
-                               var_name="metric", value_name="value")
+            value_columns = [
+                c
+                for c in curve.columns
+                if c not in (*keys, "epoch", *CURVE_STEP_COLUMNS)
+                and pd.api.types.is_numeric_dtype(curve[c])
+                and not pd.api.types.is_bool_dtype(curve[c])
+            ]  # flags, e.g. `selected`
+            curve = curve.melt(
+                id_vars=keys + ["epoch"], value_vars=value_columns, var_name="metric", value_name="value"
+            )
         for key in CURVE_KEYS:
             if key not in curve.columns:
                 curve[key] = np.nan
@@ -125,9 +167,13 @@ def read_curves(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def training_curves(curves: pd.DataFrame, metrics: Sequence[str] | None = None,
-                    labels: Mapping[str, str] | None = None, title: str | None = None,
-                    share_y: bool = True):
+def training_curves(
+    curves: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+    share_y: bool = True,
+):
     """Facets ``(dataset, metric) x estimator``: mean over seeds (band: ±std) of each
     curve against the epoch, one line per temperature. ``share_y``: one y scale per
     row, for tasks whose estimators optimise the same loss (not where methods differ)."""
@@ -141,25 +187,37 @@ def training_curves(curves: pd.DataFrame, metrics: Sequence[str] | None = None,
     curves = curves[curves.metric.isin(metrics)].copy()
     curves["dataset"] = curves.dataset.fillna("").astype(str)
     curves["estimator"] = curves.estimator.fillna("").astype(str)
-    panels = [(d, m) for d in sorted(curves.dataset.unique()) for m in metrics
-              if len(curves[(curves.dataset == d) & (curves.metric == m)])]
+    panels = [
+        (d, m)
+        for d in sorted(curves.dataset.unique())
+        for m in metrics
+        if len(curves[(curves.dataset == d) & (curves.metric == m)])
+    ]
     estimators = sorted(curves.estimator.unique())
     taus = sorted(curves.tau.dropna().astype(float).unique())
     tau_colors = dict(zip(taus, sns.color_palette("viridis", max(len(taus), 1))))
-    fig, axes = style.figure_grid(len(panels), len(estimators), sharex=True,
-                                  sharey="row" if share_y else False)
+    fig, axes = style.figure_grid(
+        len(panels), len(estimators), sharex=True, sharey="row" if share_y else False
+    )
     for i, (dataset, metric) in enumerate(panels):
         for j, estimator in enumerate(estimators):
             ax = axes[i][j]
-            data = curves[(curves.dataset == dataset) & (curves.metric == metric)
-                          & (curves.estimator == estimator)]
+            data = curves[
+                (curves.dataset == dataset) & (curves.metric == metric) & (curves.estimator == estimator)
+            ]
             for tau, runs in data.groupby(data.tau.fillna(-1.0), sort=True):
                 stats = runs.groupby("epoch")["value"].agg(["mean", "std"]).reset_index()
                 color = tau_colors.get(tau, "0.3")
                 label = "no τ" if tau == -1.0 else f"τ = {tau:g}"
                 ax.plot(stats.epoch, stats["mean"], color=color, lw=1.2, label=label)
-                ax.fill_between(stats.epoch, stats["mean"] - stats["std"].fillna(0),
-                                stats["mean"] + stats["std"].fillna(0), color=color, alpha=0.15, lw=0)
+                ax.fill_between(
+                    stats.epoch,
+                    stats["mean"] - stats["std"].fillna(0),
+                    stats["mean"] + stats["std"].fillna(0),
+                    color=color,
+                    alpha=0.15,
+                    lw=0,
+                )
             if i == 0:
                 ax.set_title(labels.get(estimator, estimator))
             ax.set_ylabel(f"{labels.get(dataset, dataset)}\n{labels.get(metric, metric)}" if j == 0 else "")
@@ -214,18 +272,32 @@ def critical_difference(result, labels: Mapping[str, str] | None = None, title: 
         depth = top_label - 0.42 * (i if left else k - 1 - i)
         x_text = 0.55 if left else k + 0.45
         ax.plot([rank, rank, x_text], [0, depth, depth], color=colors[estimator], lw=1)
-        ax.text(x_text, depth + 0.04, f"{labels.get(estimator, estimator)} ({rank:.2f})",
-                ha="left" if left else "right", va="bottom", fontsize=8)
+        ax.text(
+            x_text,
+            depth + 0.04,
+            f"{labels.get(estimator, estimator)} ({rank:.2f})",
+            ha="left" if left else "right",
+            va="bottom",
+            fontsize=8,
+        )
     cd = result.critical_difference
     ax.hlines(0.8, 1, 1 + cd, color="0.2", lw=1.5)
     ax.vlines([1, 1 + cd], 0.72, 0.88, color="0.2", lw=1.5)
-    ax.text(1 + cd / 2, 0.92, f"CD = {cd:.2f} (Nemenyi, α = {result.alpha:g})", ha="center", va="bottom",
-            fontsize=8)
+    ax.text(
+        1 + cd / 2,
+        0.92,
+        f"CD = {cd:.2f} (Nemenyi, α = {result.alpha:g})",
+        ha="center",
+        va="bottom",
+        fontsize=8,
+    )
     for j, group in enumerate(groups):
         low, high = result.average_ranks[group[0]], result.average_ranks[group[-1]]
         ax.hlines(-0.2 - 0.16 * j, low - 0.03, high + 0.03, color="0.1", lw=3)
-    subtitle = (f"average ranks over {len(result.cells)} cells; Friedman p = {result.p:.3g}; "
-                "joined: not significantly different")
+    subtitle = (
+        f"average ranks over {len(result.cells)} cells; Friedman p = {result.p:.3g}; "
+        "joined: not significantly different"
+    )
     fig.suptitle(f"{title}\n{subtitle}" if title else subtitle, fontsize=9)
     fig.tight_layout()
     return fig

@@ -8,6 +8,7 @@ source; :func:`published` converts to the unit a table asks for. Every value is
 quoted from the paper or the paper it compares against (``source`` names the
 table); none is a result of this project.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -27,8 +28,9 @@ def load_published() -> pd.DataFrame:
         raise ValueError(f"published.csv lacks the column(s) {sorted(missing)}")
     unknown_units = set(frame.unit) - set(_UNIT_SCALE)
     if unknown_units:
-        raise ValueError(f"published.csv: unknown unit(s) {sorted(unknown_units)}; "
-                         f"use one of {sorted(_UNIT_SCALE)}")
+        raise ValueError(
+            f"published.csv: unknown unit(s) {sorted(unknown_units)}; use one of {sorted(_UNIT_SCALE)}"
+        )
     return frame
 
 

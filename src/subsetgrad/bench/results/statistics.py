@@ -16,14 +16,17 @@ Each test has a minimum sample below which it cannot reject at any usual level
 Below it the functions return no p-value (NaN) and a reason, never a number that
 looks like a result.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
-from scipy import stats
+
+# scipy.stats is imported by the functions that use it: the workflow imports this module,
+# through the config checks, on every dry run, which should not pay for scipy.
 
 #: Paired tests this module runs, by name, with the name a table prints.
 PAIRED_TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
@@ -54,6 +57,8 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
     if values.size < 2:
         return mean, math.nan, math.nan
     sem = float(values.std(ddof=1)) / math.sqrt(values.size)
+    from scipy import stats
+
     half = float(stats.t.ppf(0.5 + confidence / 2, df=values.size - 1)) * sem
     return mean, mean - half, mean + half
 
@@ -83,12 +88,19 @@ def paired_test(a: Sequence[float], b: Sequence[float], test: str = "t") -> Pair
     difference = a - b
     mean_difference = float(difference.mean()) if n else math.nan
     if n < MINIMUM_SEEDS[test]:
-        return PairedResult(test, n, math.nan, math.nan, mean_difference,
-                            f"{n} paired seed(s); the {PAIRED_TEST_NAMES[test]} needs at least "
-                            f"{MINIMUM_SEEDS[test]}")
+        return PairedResult(
+            test,
+            n,
+            math.nan,
+            math.nan,
+            mean_difference,
+            f"{n} paired seed(s); the {PAIRED_TEST_NAMES[test]} needs at least {MINIMUM_SEEDS[test]}",
+        )
     if np.all(difference == 0):
         # identical runs: no evidence of a difference (scipy would divide by zero)
         return PairedResult(test, n, 0.0, 1.0, 0.0)
+    from scipy import stats
+
     if test == "t":
         if np.all(difference == difference[0]):
             # a constant nonzero difference has no spread: the t statistic is infinite
@@ -139,17 +151,24 @@ class FriedmanResult:
         groups: list[list[str]] = []
         for i, first in enumerate(ordered):
             j = i
-            while j + 1 < len(ordered) and (self.average_ranks[ordered[j + 1]]
-                                            - self.average_ranks[first]) < self.critical_difference:
+            while (
+                j + 1 < len(ordered)
+                and (self.average_ranks[ordered[j + 1]] - self.average_ranks[first])
+                < self.critical_difference
+            ):
                 j += 1
-            group = ordered[i:j + 1]
+            group = ordered[i : j + 1]
             if len(group) > 1 and not any(set(group) <= set(g) for g in groups):
                 groups.append(group)
         return groups
 
 
-def friedman(scores: Mapping[str, Sequence[float]], cells: Sequence[str], better: Sequence[str] | str = "max",
-             alpha: float = 0.05) -> FriedmanResult:
+def friedman(
+    scores: Mapping[str, Sequence[float]],
+    cells: Sequence[str],
+    better: Sequence[str] | str = "max",
+    alpha: float = 0.05,
+) -> FriedmanResult:
     """Friedman test over ``cells`` of the estimators' ``scores`` (estimator -> one score per
     cell, in the order of ``cells``); ``better``: ``max`` or ``min``, one for all cells or
     one per cell. Ties share their average rank.
@@ -167,20 +186,26 @@ def friedman(scores: Mapping[str, Sequence[float]], cells: Sequence[str], better
     directions = [better] * n if isinstance(better, str) else list(better)
     if len(directions) != n or any(d not in ("max", "min") for d in directions):
         raise ValueError(f"better must be 'max' or 'min', once or once per cell; got {better!r}")
-    matrix = np.array([[float(v) for v in scores[e]] for e in estimators]).reshape(k, n).T  # cells x estimators
+    matrix = (
+        np.array([[float(v) for v in scores[e]] for e in estimators]).reshape(k, n).T
+    )  # cells x estimators
     if np.isnan(matrix).any():
         raise ValueError("every estimator needs a score in every cell; leave out incomplete ones first")
     signed = np.where(np.array(directions)[:, None] == "max", -matrix, matrix)  # rank 1 = best
+    from scipy import stats
+
     ranks = np.vstack([stats.rankdata(row) for row in signed]) if n else np.zeros((0, k))
     average = {e: float(ranks[:, i].mean()) if n else math.nan for i, e in enumerate(estimators)}
     if k < MINIMUM_FRIEDMAN_ESTIMATORS or n < MINIMUM_FRIEDMAN_CELLS:
-        reason = (f"{k} estimator(s) over {n} cell(s); the Friedman test needs at least "
-                  f"{MINIMUM_FRIEDMAN_ESTIMATORS} estimators and {MINIMUM_FRIEDMAN_CELLS} cells")
+        reason = (
+            f"{k} estimator(s) over {n} cell(s); the Friedman test needs at least "
+            f"{MINIMUM_FRIEDMAN_ESTIMATORS} estimators and {MINIMUM_FRIEDMAN_CELLS} cells"
+        )
         return FriedmanResult(estimators, cells, average, math.nan, math.nan, math.nan, alpha, reason, ranks)
     rank_means = ranks.mean(axis=0)
     chi2 = 12 * n / (k * (k + 1)) * float(np.sum((rank_means - (k + 1) / 2) ** 2))
-    ties = sum(float(np.sum(c ** 3 - c)) for c in (np.unique(row, return_counts=True)[1] for row in ranks))
-    denominator = 1 - ties / (n * k * (k ** 2 - 1))
+    ties = sum(float(np.sum(c**3 - c)) for c in (np.unique(row, return_counts=True)[1] for row in ranks))
+    denominator = 1 - ties / (n * k * (k**2 - 1))
     if denominator <= 0:  # every cell a complete tie: no ranking at all
         return FriedmanResult(estimators, cells, average, 0.0, 1.0, _nemenyi(k, n, alpha), alpha, "", ranks)
     chi2 /= denominator
@@ -189,5 +214,7 @@ def friedman(scores: Mapping[str, Sequence[float]], cells: Sequence[str], better
 
 
 def _nemenyi(k: int, n: int, alpha: float) -> float:
+    from scipy import stats
+
     q = float(stats.studentized_range.ppf(1 - alpha, k, np.inf)) / math.sqrt(2)
     return q * math.sqrt(k * (k + 1) / (6 * n))

@@ -1,5 +1,6 @@
 """One figure style for every result figure: seaborn theme, a fixed colour per
 estimator (the same estimator has the same colour in every figure), PNG + PDF."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -9,9 +10,9 @@ matplotlib.use("Agg")  # figures are written by pipeline jobs without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from subsetgrad.bench.io import save_figure  # noqa: E402
 from subsetgrad.estimators import available_estimators  # noqa: E402
 from subsetgrad.plugins import builtin_estimators  # noqa: E402
-from subsetgrad.bench.io import save_figure  # noqa: E402
 
 #: Width of one facet, in inches; figures grow with their number of facets.
 FACET_WIDTH = 3.2
@@ -21,8 +22,15 @@ FACET_HEIGHT = 2.6
 def apply_style() -> None:
     """The project's theme; call before drawing."""
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.0)
-    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "legend.frameon": False,
-                         "axes.titlesize": "medium", "pdf.fonttype": 42})
+    plt.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 150,
+            "legend.frameon": False,
+            "axes.titlesize": "medium",
+            "pdf.fonttype": 42,
+        }
+    )
 
 
 def estimator_colors(names=()) -> dict[str, tuple]:
@@ -38,8 +46,9 @@ def estimator_colors(names=()) -> dict[str, tuple]:
 
 def figure_grid(n_rows: int, n_cols: int, **kwargs):
     """A grid of axes sized by the number of facets (always 2-D)."""
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(FACET_WIDTH * n_cols + 1.5, FACET_HEIGHT * n_rows),
-                             squeeze=False, **kwargs)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(FACET_WIDTH * n_cols + 1.5, FACET_HEIGHT * n_rows), squeeze=False, **kwargs
+    )
     return fig, axes
 
 

@@ -26,21 +26,28 @@ tested against the column's best row on their common seeds with a paired test
 a row significantly worse than the best carries a dagger. A test that lacks the seeds
 it needs (:data:`~.statistics.MINIMUM_SEEDS`) reports nothing, and the notes say so.
 """
+
 from __future__ import annotations
 
 import html
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from subsetgrad.bench.io import write_csv, write_text
-from subsetgrad.bench.results.statistics import MINIMUM_SEEDS, PAIRED_TEST_NAMES, holm, paired_test, t_interval
+from subsetgrad.bench.results.statistics import (
+    MINIMUM_SEEDS,
+    PAIRED_TEST_NAMES,
+    holm,
+    paired_test,
+    t_interval,
+)
 
 MISSING = "missing"
 #: Label of a key that does not apply, e.g. the temperature of an estimator without one.
@@ -160,8 +167,10 @@ class ResultTable:
     def display_frame(self, fmt: str = "markdown") -> pd.DataFrame:
         """Wide frame of printed cells: row-key columns, then one column per column tuple."""
         columns = self.column_tuples()
-        by_cell = {(tuple(r[k] for k in self.row_keys), tuple(r[k] for k in self.col_keys)): r
-                   for _, r in self.cells.iterrows()}
+        by_cell = {
+            (tuple(r[k] for k in self.row_keys), tuple(r[k] for k in self.col_keys)): r
+            for _, r in self.cells.iterrows()
+        }
         header = [" / ".join(self._header(k, v) for k, v in zip(self.col_keys, col)) for col in columns]
         records = []
         for row in self.row_tuples():
@@ -176,10 +185,14 @@ class ResultTable:
     # ----- outputs -----
     def legend(self) -> str:
         if self.interval is not None:
-            parts = [f"mean [{self.interval:.0%} t-interval] over seeds (n = number of seeds; "
-                     "no interval for a single seed)"]
-            parts.append(f"{WORSE}: worse than the column's best at α = {self.alpha:g}, "
-                         f"{PAIRED_TEST_NAMES[self.paired]} on common seeds, Holm-adjusted per column")
+            parts = [
+                f"mean [{self.interval:.0%} t-interval] over seeds (n = number of seeds; "
+                "no interval for a single seed)"
+            ]
+            parts.append(
+                f"{WORSE}: worse than the column's best at α = {self.alpha:g}, "
+                f"{PAIRED_TEST_NAMES[self.paired]} on common seeds, Holm-adjusted per column"
+            )
         else:
             parts = ["mean ± std over seeds (n = number of seeds)"]
         if self.cells.best.any():
@@ -211,8 +224,9 @@ class ResultTable:
         styler = styler.format(_latex_value, subset=list(range(n_keys, frame.shape[1])))
         styler = styler.format_index(lambda i: _latex_escape(([*keys, *values])[i]), axis=1)
         marks = pd.DataFrame("", index=frame.index, columns=frame.columns, dtype=object)  # any row count
-        marks.iloc[:, n_keys:] = np.where(best.to_numpy(), "textbf: --rwrap;",
-                                          np.where(missing.to_numpy(), "textit: --rwrap;", ""))
+        marks.iloc[:, n_keys:] = np.where(
+            best.to_numpy(), "textbf: --rwrap;", np.where(missing.to_numpy(), "textit: --rwrap;", "")
+        )
         styler = styler.apply(lambda _: marks, axis=None)
         published_rows = np.flatnonzero(self._published_rows(frame.iloc[:, 0]))
         if len(published_rows):
@@ -220,8 +234,13 @@ class ResultTable:
             first = published_rows[0]
             styler = styler.format(lambda v: r"\midrule " + _latex_escape(v), subset=([first], [0]))
         latex = styler.to_latex(
-            column_format="l" * n_keys + "r" * len(values), position="t", position_float="centering",
-            hrules=True, label=f"tab:{self.name}", caption=_latex_escape(self.title), environment="table",
+            column_format="l" * n_keys + "r" * len(values),
+            position="t",
+            position_float="centering",
+            hrules=True,
+            label=f"tab:{self.name}",
+            caption=_latex_escape(self.title),
+            environment="table",
         )
         notes = rf"\par\smallskip{{\footnotesize {_latex_escape(' '.join([self.legend(), *self.notes]))}}}"
         body, end, tail = latex.rpartition(r"\end{table}")
@@ -232,11 +251,13 @@ class ResultTable:
     def _cell_flags(self, frame: pd.DataFrame, flag: str) -> pd.DataFrame:
         """A boolean frame like the value columns of ``frame`` (a :meth:`display_frame`): the
         ``flag`` column (e.g. ``best``) of the cell printed at each position."""
-        by_cell = {(tuple(r[k] for k in self.row_keys), tuple(r[k] for k in self.col_keys)): bool(r[flag])
-                   for _, r in self.cells.iterrows()}
+        by_cell = {
+            (tuple(r[k] for k in self.row_keys), tuple(r[k] for k in self.col_keys)): bool(r[flag])
+            for _, r in self.cells.iterrows()
+        }
         rows, columns = self.row_tuples(), self.column_tuples()
         flags = [[by_cell.get((row, col), False) for col in columns] for row in rows]
-        return pd.DataFrame(flags, index=frame.index, columns=frame.columns[len(self.row_keys):])
+        return pd.DataFrame(flags, index=frame.index, columns=frame.columns[len(self.row_keys) :])
 
     def _published_rows(self, first_keys: pd.Series) -> np.ndarray:
         rows = self.cells.loc[self.cells.source == "published", self.row_keys[0]]
@@ -250,12 +271,16 @@ class ResultTable:
         frame.columns = [html.escape(c) for c in frame.columns]
         body = frame.to_html(index=False, escape=False, border=0, classes="results-table")
         notes = html.escape(" ".join([self.legend(), *self.notes]))
-        style = ("<style>.results-table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
-                 ".results-table th,.results-table td{padding:3px 8px;border-bottom:1px solid #ddd;"
-                 "text-align:right}.results-table th{border-bottom:2px solid #333}</style>")
-        return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(self.title)}"
-                f"</title>{style}</head><body>\n<h3>{html.escape(self.title)}</h3>\n{body}\n"
-                f"<p><small>{notes}</small></p>\n</body></html>\n")
+        style = (
+            "<style>.results-table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
+            ".results-table th,.results-table td{padding:3px 8px;border-bottom:1px solid #ddd;"
+            "text-align:right}.results-table th{border-bottom:2px solid #333}</style>"
+        )
+        return (
+            f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(self.title)}'
+            f"</title>{style}</head><body>\n<h3>{html.escape(self.title)}</h3>\n{body}\n"
+            f"<p><small>{notes}</small></p>\n</body></html>\n"
+        )
 
     def to_csv_frame(self) -> pd.DataFrame:
         frame = self.cells.copy()
@@ -278,10 +303,25 @@ class ResultTable:
 def _latex_escape(text) -> str:
     """``text`` as LaTeX source: special characters escaped, the symbols the tables print
     (±, τ, ≤, ∝, —) as their commands."""
-    replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                    "^": r"\textasciicircum{}", "±": r"$\pm$", "∝": r"$\propto$", "τ": r"$\tau$", "≤": r"$\leq$", "—": "--",
-                    "†": r"\textsuperscript{\dag}", "α": r"$\alpha$"}
+    replacements = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
+        "±": r"$\pm$",
+        "∝": r"$\propto$",
+        "τ": r"$\tau$",
+        "≤": r"$\leq$",
+        "—": "--",
+        "†": r"\textsuperscript{\dag}",
+        "α": r"$\alpha$",
+    }
     return "".join(replacements.get(ch, ch) for ch in str(text))
 
 
@@ -411,7 +451,7 @@ def summary_table(
             seed_values[tuple(cell_keys)] = dict(zip(group["seed"], values))
 
     observed_rows = {k[: len(rows)] for k in stats}
-    observed_cols = {k[len(rows):] for k in stats}
+    observed_cols = {k[len(rows) :] for k in stats}
     row_tuples = _ordered(_labelled(expected_rows, len(rows)), observed_rows)
     published = published if published is not None else pd.DataFrame()
     published_cols = set()
@@ -419,18 +459,49 @@ def summary_table(
         published_cols = set(_labelled(published[columns].itertuples(index=False, name=None), len(columns)))
     col_tuples = _ordered(_labelled(expected_columns, len(columns)), observed_cols | published_cols)
 
-    comparison_columns = (["ci_low", "ci_high", "paired_seeds", "p_vs_best", "worse_than_best"]
-                          if interval is not None else [])
-    empty = {"mean": float("nan"), "std": float("nan"), "n_seeds": 0, "annotation": "",
-             "ci_low": float("nan"), "ci_high": float("nan")}
+    comparison_columns = (
+        ["ci_low", "ci_high", "paired_seeds", "p_vs_best", "worse_than_best"] if interval is not None else []
+    )
+    empty = {
+        "mean": float("nan"),
+        "std": float("nan"),
+        "n_seeds": 0,
+        "annotation": "",
+        "ci_low": float("nan"),
+        "ci_high": float("nan"),
+    }
     records = []
     for row, col in product(row_tuples, col_tuples):
         stat = {**empty, **stats.get(row + col, {})}
-        records.append({**dict(zip(rows, row)), **dict(zip(columns, col)), **stat,
-                        "source": "measured", "relation": "=", "best": False, "citation": "",
-                        "paired_seeds": 0, "p_vs_best": float("nan"), "worse_than_best": False})
-    cells = pd.DataFrame(records, columns=keys + ["mean", "std", "n_seeds", "annotation", "source",
-                                                  "relation", "best", "citation", *comparison_columns])
+        records.append(
+            {
+                **dict(zip(rows, row)),
+                **dict(zip(columns, col)),
+                **stat,
+                "source": "measured",
+                "relation": "=",
+                "best": False,
+                "citation": "",
+                "paired_seeds": 0,
+                "p_vs_best": float("nan"),
+                "worse_than_best": False,
+            }
+        )
+    cells = pd.DataFrame(
+        records,
+        columns=keys
+        + [
+            "mean",
+            "std",
+            "n_seeds",
+            "annotation",
+            "source",
+            "relation",
+            "best",
+            "citation",
+            *comparison_columns,
+        ],
+    )
 
     # Bold: best measured mean per column, compared at the printed precision.
     for col in col_tuples:
@@ -448,7 +519,10 @@ def summary_table(
         target = printed.max() if direction == "max" else printed.min()
         cells.loc[printed.index[printed == target], "best"] = True
         if paired is not None:
-            notes = [*notes, *_compare_with_best(cells, mask, rows, col, seed_values, direction, paired, alpha)]
+            notes = [
+                *notes,
+                *_compare_with_best(cells, mask, rows, col, seed_values, direction, paired, alpha),
+            ]
 
     if len(published):
         extra = []
@@ -456,23 +530,50 @@ def summary_table(
             label = f"{pub['method']} [published]"
             row = (label,) + (NOT_APPLICABLE,) * (len(rows) - 1)
             col = tuple(key_label(pub[k]) for k in columns)
-            extra.append({**dict(zip(rows, row)), **dict(zip(columns, col)), "mean": float(pub["value"]),
-                          "std": float("nan"), "n_seeds": 0, "annotation": "", "source": "published",
-                          "relation": pub.get("relation", "="), "best": False,
-                          "citation": pub.get("source", "")})
+            extra.append(
+                {
+                    **dict(zip(rows, row)),
+                    **dict(zip(columns, col)),
+                    "mean": float(pub["value"]),
+                    "std": float("nan"),
+                    "n_seeds": 0,
+                    "annotation": "",
+                    "source": "published",
+                    "relation": pub.get("relation", "="),
+                    "best": False,
+                    "citation": pub.get("source", ""),
+                }
+            )
         cells = pd.concat([cells, pd.DataFrame(extra, columns=cells.columns)], ignore_index=True)
         citations = sorted(set(published.get("source", pd.Series(dtype=str)).dropna()))
         if citations:
             notes = [*notes, "Published: " + "; ".join(citations) + "."]
 
-    return ResultTable(name=name, title=title, row_keys=rows, col_keys=columns, cells=cells,
-                       digits=digits, notes=list(dict.fromkeys(notes)), labels=dict(labels or {}),
-                       interval=interval, paired=paired, alpha=alpha)
+    return ResultTable(
+        name=name,
+        title=title,
+        row_keys=rows,
+        col_keys=columns,
+        cells=cells,
+        digits=digits,
+        notes=list(dict.fromkeys(notes)),
+        labels=dict(labels or {}),
+        interval=interval,
+        paired=paired,
+        alpha=alpha,
+    )
 
 
-def _compare_with_best(cells: pd.DataFrame, mask: np.ndarray, rows: list[str], col: tuple,
-                       seed_values: Mapping[tuple, Mapping[str, float]], direction: str, test: str,
-                       alpha: float) -> list[str]:
+def _compare_with_best(
+    cells: pd.DataFrame,
+    mask: np.ndarray,
+    rows: list[str],
+    col: tuple,
+    seed_values: Mapping[tuple, Mapping[str, float]],
+    direction: str,
+    test: str,
+    alpha: float,
+) -> list[str]:
     """Fill ``paired_seeds``, ``p_vs_best`` and ``worse_than_best`` of the ranked measured
     cells ``mask`` of one column: each against the cell with the best unrounded mean, on
     their common seeds; return notes on comparisons that lacked the seeds they need."""
@@ -497,9 +598,11 @@ def _compare_with_best(cells: pd.DataFrame, mask: np.ndarray, rows: list[str], c
         cells.loc[index, "worse_than_best"] = bool(p <= alpha)
     if not short:
         return []
-    return [f"No paired test where a row shares fewer than {MINIMUM_SEEDS[test]} seeds with the best "
-            f"(the {PAIRED_TEST_NAMES[test]} needs at least {MINIMUM_SEEDS[test]}): such a cell is never "
-            "called worse than the best."]
+    return [
+        f"No paired test where a row shares fewer than {MINIMUM_SEEDS[test]} seeds with the best "
+        f"(the {PAIRED_TEST_NAMES[test]} needs at least {MINIMUM_SEEDS[test]}): such a cell is never "
+        "called worse than the best."
+    ]
 
 
 def write_tables(tables: Iterable[ResultTable], directory: str | Path) -> list[Path]:
@@ -508,7 +611,11 @@ def write_tables(tables: Iterable[ResultTable], directory: str | Path) -> list[P
     paths = []
     for table in tables:
         stem = directory / table.name
-        table.write(csv=stem.with_suffix(".csv"), md=stem.with_suffix(".md"),
-                    tex=stem.with_suffix(".tex"), html_path=stem.with_suffix(".html"))
+        table.write(
+            csv=stem.with_suffix(".csv"),
+            md=stem.with_suffix(".md"),
+            tex=stem.with_suffix(".tex"),
+            html_path=stem.with_suffix(".html"),
+        )
         paths += [stem.with_suffix(s) for s in (".csv", ".md", ".tex", ".html")]
     return paths
