@@ -237,3 +237,38 @@ def test_exact_families_are_batched_and_float64_accurate():
     scores = torch.stack([w[0, 0][list(s)].sum() for s in subsets])
     expected = (khot * w[0, 0]).sum(-1) - torch.logsumexp(scores, 0)
     torch.testing.assert_close(cb_log_prob(w[0, 0], khot, 3), expected)
+
+
+# --- the fused relaxed top-k: gradients reaching both the steps and their sum -------------------
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_fused_kernel_gradient_through_steps_and_sum_together(create_graph):
+    """The autograd function outputs the steps and their sum; a loss on both sums two
+    cotangents in the backward (and in the differentiable backward used for double grad)."""
+    from subsetgrad._relaxed_kernels import RelaxedTopK
+
+    scores = torch.randn(3, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    c = torch.linspace(-1, 1, 7, dtype=torch.float64)
+
+    def loss_of(outputs):
+        *steps, total = outputs
+        return ((steps[0] * c).sum() + (total * c.flip(0)).sum()) ** 2
+
+    def textbook(x):
+        r, a, steps = x, torch.zeros_like(x), []
+        for _ in range(3):
+            r = r + torch.log(torch.clamp(1 - a, min=torch.finfo(x.dtype).tiny))
+            a = torch.softmax(r / 0.7, dim=-1)
+            steps.append(a)
+        return (*steps, sum(steps))
+
+    x = scores.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(
+        loss_of(RelaxedTopK.apply(x, 3, 0.7, False, False)), x, create_graph=create_graph
+    )
+    y = scores.clone().requires_grad_()
+    (expected,) = torch.autograd.grad(loss_of(textbook(y)), y, create_graph=create_graph)
+    torch.testing.assert_close(grad, expected)
+    if create_graph:
+        (second,) = torch.autograd.grad(grad.square().sum(), x)
+        (expected_second,) = torch.autograd.grad(expected.square().sum(), y)
+        torch.testing.assert_close(second, expected_second)
