@@ -272,3 +272,79 @@ def test_fused_kernel_gradient_through_steps_and_sum_together(create_graph):
         (second,) = torch.autograd.grad(grad.square().sum(), x)
         (expected_second,) = torch.autograd.grad(expected.square().sum(), y)
         torch.testing.assert_close(second, expected_second)
+
+
+# --- documented defaults, dtypes, and the registry's user path ----------------------------------
+def test_documented_defaults():
+    assert make_estimator("relaxed", 2).tau == 1.0
+    assert make_estimator("reinforce_loo", 2).num_samples == 4
+    imle = make_estimator("imle", 2)
+    assert imle.lambda_ == 10.0 and imle.tau == 1.0
+    with pytest.raises(ValueError, match="^logits contains NaN"):
+        subsetgrad._checks.check_logits(torch.tensor([float("nan"), 0.0]), 1)
+
+
+def test_surrogate_keeps_the_loss_dtype():
+    est = make_estimator("reinforce", 2)
+    sample = est.sample(torch.randn(3, 5))
+    assert est.surrogate(sample, torch.ones(3)).dtype == torch.float32
+
+
+def test_an_estimator_without_options_registers_and_builds():
+    from subsetgrad._estimator_base import _REGISTRY
+
+    class Fixed(subsetgrad.Estimator):
+        option_names = ()
+
+        def __init__(self, k):
+            super().__init__(k)
+
+    try:
+        subsetgrad.register("fixed_for_test")(Fixed)
+        assert subsetgrad.estimator_class("fixed_for_test") is Fixed and Fixed.name == "fixed_for_test"
+        assert isinstance(make_estimator("fixed_for_test", 2), Fixed)
+        with pytest.raises(ValueError, match="allowed: \\(none\\)"):
+            make_estimator("fixed_for_test", 2, tau=1.0)
+    finally:
+        _REGISTRY.pop("fixed_for_test", None)
+
+
+def test_empty_batches_pass_the_checks_and_the_backward():
+    assert gumbel_topk(torch.empty(0, 5), 2).shape == (0, 2)
+    scores = torch.empty(0, 4, requires_grad=True)
+    relaxed_topk(scores, 1, 1.0).sum().backward()
+    assert scores.grad.shape == (0, 4)
+
+
+def test_gumbel_topk_returns_the_order_of_the_perturbed_scores():
+    w = torch.randn(3, 400, dtype=torch.float64)
+    indices = gumbel_topk(w, 60, generator=torch.Generator().manual_seed(1))
+    u = torch.rand(w.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    perturbed = (w - torch.log(-torch.log(u))).gather(-1, indices)
+    assert (perturbed[:, :-1] > perturbed[:, 1:]).all()
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_double_backward_at_k_one_and_through_saturated_steps(k):
+    """Second derivatives equal the textbook loop's, for a single step and where a step
+    saturates (a_j == 1, so the clamp of 1 - a_j is active)."""
+    scores = torch.tensor([[50.0, 0.0, -1.0, -2.0], [3.0, 2.0, 1.0, 0.0]], dtype=torch.float64)
+    c = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
+
+    def textbook(x):
+        r, a, total = x, torch.zeros_like(x), torch.zeros_like(x)
+        for _ in range(k):
+            r = r + torch.log(torch.clamp(1 - a, min=torch.finfo(x.dtype).tiny))
+            a = torch.softmax(r / 0.01, dim=-1)
+            total = total + a
+        return total
+
+    results = []
+    for fn in (lambda x: relaxed_topk(x, k, 0.01), textbook):
+        x = scores.clone().requires_grad_()
+        (grad,) = torch.autograd.grad((fn(x) * c).sum(), x, create_graph=True)
+        (second,) = torch.autograd.grad((grad * c).sum(), x)
+        results.append((grad, second))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+    assert torch.isfinite(results[0][1]).all()
