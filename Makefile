@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 GPU_STAMP := $(VENV)/.installed-gpu
 CORES  ?= all
 
-.PHONY: run test lint format docs report clean-results
+.PHONY: run test lint format docs report clean-results mutation
 
 # The torch the test suite runs on; the library accepts any torch >= 2.1, < 3.
 TORCH  ?= torch==2.13.0
@@ -56,6 +56,16 @@ format: $(STAMP)
 # the documentation site (mkdocs.yml, docs/) into site/
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# mutation testing of the core library (src/subsetgrad/*.py) against its fast tests; not part of
+# `make test` (about 20 minutes on two cores). Settings: [tool.mutmut] in pyproject.toml; the
+# score and every surviving mutant are discussed in docs/testing.md. One torch thread per
+# mutant: mutmut forks a worker per mutant, and a forked OpenMP pool hangs.
+MUTATION_JOBS ?= 2
+mutation: $(STAMP)
+	rm -rf mutants
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/mutmut run --max-children $(MUTATION_JOBS)
+	$(BIN)/mutmut results
 
 clean-results:
 	rm -rf results/*/

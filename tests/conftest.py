@@ -99,3 +99,14 @@ def resolved_profile(name: str) -> dict:
 
     default = yaml.safe_load((REPO / "config/config.yaml").read_text())
     return merge(default, yaml.safe_load((REPO / f"config/{name}.yaml").read_text()))
+
+
+def synthetic_law_p_values(distribution) -> dict:
+    """Chi-square p-value per temperature of a synthetic run's subset counts against the exact
+    probabilities in the same table (which the tests check separately against the formula)."""
+    from scipy import stats
+
+    return {
+        tau: float(stats.chisquare(group["count"], group["count"].sum() * group.exact_prob).pvalue)
+        for tau, group in distribution.groupby("tau")
+    }

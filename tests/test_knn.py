@@ -179,8 +179,37 @@ def test_candidates_are_distinct_and_never_queries():
     assert not set(cand.tolist()) & set(queries.tolist())
 
 
+# Registered estimators that the learning check below leaves out, and why; each still runs
+# through the kNN training loop in test_estimators_outside_the_learning_check_train_knn.
+#   simple: its exact marginals walk the 100 candidates in a Python loop; the 132-step check
+#     takes 61 s for it (about 2 s for the others), over the suite's time budget.
+#   imle: its improvement at this budget, 0.006 and 0.017 (seeds 0, 1), is not separable from
+#     zero on the 360 test images (one image is 0.003).
+LEARNING_CHECK_EXCLUDED = {"simple", "imle"}
+
+
 def test_every_estimator_is_covered():
-    assert set(ESTIMATORS) <= set(available_estimators())
+    """Both ways: every registered estimator is in the learning check or explicitly excluded."""
+    assert set(ESTIMATORS) | LEARNING_CHECK_EXCLUDED == set(available_estimators())
+    assert not set(ESTIMATORS) & LEARNING_CHECK_EXCLUDED
+
+
+@pytest.mark.parametrize("estimator", sorted(LEARNING_CHECK_EXCLUDED))
+def test_estimators_outside_the_learning_check_train_knn(estimator, digits, tmp_path):
+    """Two steps of the production loop (progress bar on): the estimator plugs into kNN."""
+    task = tiny_task(
+        nets={"digits": "mlp"},
+        embedding_dim=16,
+        epochs=1,
+        steps_per_epoch=2,
+        queries_per_step=20,
+        candidates_per_step=20,
+    )
+    tau = 1.0 if takes_temperature(estimator) else None
+    rows, curve, best = train_knn_run(digits, task, "digits", estimator, tau, 0, tmp_path / "c.pt")
+    assert len(curve) == 2 and np.isfinite(curve.train_loss.iloc[1:]).all()  # untrained, epoch 1
+    assert all(np.isfinite(row["value"]) for row in rows if isinstance(row["value"], float))
+    assert all(torch.isfinite(w).all() for w in best["weights"].values() if w.is_floating_point())
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -201,7 +230,7 @@ def test_training_improves_test_accuracy_over_untrained_net(estimator, digits, t
     assert best["epoch"] + 1 == r["best_epoch"]
 
 
-def test_resume_continues_bit_for_bit(digits, tmp_path):
+def test_resume_continues_bit_for_bit(digits, tmp_path, capfd):
     """A run extended from its epoch-2 checkpoint equals an uninterrupted 3-epoch run."""
     task = tiny_task(
         nets={"digits": "mlp"},
@@ -214,12 +243,11 @@ def test_resume_continues_bit_for_bit(digits, tmp_path):
     full_rows, full_curve, full_best = train_knn_run(
         digits, task, "digits", "reinforce", None, 1, tmp_path / "full.pt", progress=False
     )
-    train_knn_run(
-        digits, {**task, "epochs": 2}, "digits", "reinforce", None, 1, tmp_path / "cut.pt", progress=False
-    )
-    rows, curve, best = train_knn_run(
-        digits, task, "digits", "reinforce", None, 1, tmp_path / "cut.pt", progress=False
-    )
+    # the interrupted and the resumed run go through the production loop, progress bar and all
+    train_knn_run(digits, {**task, "epochs": 2}, "digits", "reinforce", None, 1, tmp_path / "cut.pt")
+    capfd.readouterr()
+    rows, curve, best = train_knn_run(digits, task, "digits", "reinforce", None, 1, tmp_path / "cut.pt")
+    assert f"resumed from {tmp_path / 'cut.pt'} at epoch 2" in capfd.readouterr().err  # not retrained
     cols = ["epoch", "train_loss", "train_topk_correct", "val_accuracy"]
     assert full_curve[cols].equals(curve[cols])
     assert best["epoch"] == full_best["epoch"]

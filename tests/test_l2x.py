@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from subsetgrad import takes_temperature
 from subsetgrad.bench.data import DATASETS, prepare_dataset
@@ -191,6 +192,20 @@ def test_black_box_and_reference_explanations(xor_task):
     )
 
 
+# Median rank of the true features below random selection's (5.44 on this fixture), by half
+# the gap measured with these settings and seed 0: relaxed 1.50, neuralsort 1.50, reinforce
+# 2.55, straight_through 3.90, reinforce_loo 4.35, concrete 4.83. The median rank over 500 test
+# samples has a standard deviation of about 0.1.
+RANK_MARGIN = {
+    "relaxed": 2.0,
+    "neuralsort": 2.0,
+    "reinforce": 1.4,
+    "straight_through": 0.75,
+    "reinforce_loo": 0.5,
+    "concrete": 0.3,
+}
+
+
 @pytest.mark.parametrize("estimator", SIX)
 def test_every_estimator_trains_the_explainer(xor_task, tmp_path, estimator):
     """Learning happened: the epoch-mean training loss falls from the first to the last epoch.
@@ -207,9 +222,14 @@ def test_every_estimator_trains_the_explainer(xor_task, tmp_path, estimator):
     )
     loss = result.curve.train_loss
     assert loss.iloc[0] - loss.iloc[-1] > 0.02, result.curve
-    value = _metric(result, "posthoc_accuracy")
-    assert _metric(result, "posthoc_accuracy_ci_low") <= value <= _metric(result, "posthoc_accuracy_ci_high")
-    assert 1.5 <= _metric(result, "median_rank") <= 9.5
+    # the interval is the 95% Wilson interval of the accuracy over the 500 test samples (scipy's)
+    successes = round(_metric(result, "posthoc_accuracy") * 500)
+    wilson = stats.binomtest(successes, 500).proportion_ci(0.95, method="wilson")
+    assert _metric(result, "posthoc_accuracy_ci_low") == pytest.approx(wilson.low, abs=1e-9)
+    assert _metric(result, "posthoc_accuracy_ci_high") == pytest.approx(wilson.high, abs=1e-9)
+    # the explainer ranks the true features above random selection
+    random_rank = _metric(xor_task[1], "median_rank", "random_selection")
+    assert _metric(result, "median_rank") < random_rank - RANK_MARGIN[estimator], result.metrics
     assert set(result.checkpoint) >= {"explainer", "approximator", "spec", "k", "estimator", "tau", "seed"}
     assert "<span" not in result.extras["examples_html"] and "class='sel" in result.extras["examples_html"]
     rows = {r["metric"]: r for r in result.metrics}

@@ -44,7 +44,9 @@ def test_resume_is_bitwise_identical(tmp_path):
     assert full_history == resumed_history
 
 
-def test_nan_loss_names_step_and_context(tmp_path):
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_loss_names_step_and_context(tmp_path, value):
     run = TrainingRun(tmp_path / "c.pt", {}, context={"estimator": "relaxed", "tau": 0.1})
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 7 \(estimator=relaxed, tau=0.1\)"):
-        run.check_finite(torch.tensor(float("nan")), 2, 7)
+        run.check_finite(torch.tensor(value), 2, 7)
+    run.check_finite(torch.tensor(1e30), 2, 8)  # large but finite: no error

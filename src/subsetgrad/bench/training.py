@@ -138,8 +138,8 @@ class TrainingRun:
         print(f"resumed from {source} at epoch {self.start_epoch}", file=sys.stderr)
         return self.start_epoch
 
-    def epochs(self, total: int, desc: str = "epochs") -> Iterator[int]:
-        """Epoch indices from the resume point, with a tqdm bar."""
+    def epochs(self, total: int, desc: str = "epochs", progress: bool = True) -> Iterator[int]:
+        """Epoch indices from the resume point, with a tqdm bar unless ``progress`` is off."""
         from tqdm import tqdm
 
         if self.start_epoch > total:
@@ -155,6 +155,7 @@ class TrainingRun:
             desc=desc,
             file=sys.stderr,
             mininterval=1.0,
+            disable=not progress,
         )
 
     def check_finite(self, loss: torch.Tensor, epoch: int, step: int) -> None:

@@ -268,7 +268,8 @@ def train_knn_run(
     epochs = epochs_for(task, dataset)
     model.train()
     desc = f"knn {dataset} {estimator_name} tau={tau} seed={seed}"
-    for epoch in run.epochs(epochs, desc=desc) if progress else range(run.start_epoch, epochs):
+    # one loop with or without the bar, so that tests run the resume path production runs
+    for epoch in run.epochs(epochs, desc=desc, progress=progress):
         epoch_start = time.perf_counter()
         passes = math.ceil(steps * q_size / num_train)
         order = torch.cat([torch.randperm(num_train, generator=data_gen) for _ in range(passes)])
