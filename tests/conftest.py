@@ -110,3 +110,28 @@ def synthetic_law_p_values(distribution) -> dict:
         tau: float(stats.chisquare(group["count"], group["count"].sum() * group.exact_prob).pvalue)
         for tau, group in distribution.groupby("tau")
     }
+
+
+def textbook_relaxed_steps(scores, k: int, tau: float) -> list:
+    """Xie & Ermon, Algorithm 2, as a plain autograd loop: the step outputs a_1..a_k with
+    a_j = softmax(r_j / tau), r_1 = scores, r_{j+1} = r_j + log(clamp(1 - a_j, min=tiny)).
+    The independent reference the fused and Triton kernels and the estimators are held to."""
+    tiny = torch.finfo(scores.dtype).tiny
+    r, steps = scores, []
+    for j in range(k):
+        if j:
+            r = r + torch.log(torch.clamp(1.0 - steps[-1], min=tiny))
+        steps.append(torch.softmax(r / tau, dim=-1))
+    return steps
+
+
+def textbook_relaxed_topk(scores, k: int, tau: float, mode: str):
+    """The textbook loop in one of the library op's output modes: 'soft' (the relaxed k-hot),
+    'hard' (straight-through: exact top-k forward, soft backward) or 'sequence' (the steps)."""
+    from subsetgrad import topk_khot
+
+    steps = torch.stack(textbook_relaxed_steps(scores, k, tau), dim=-2)
+    if mode == "sequence":
+        return steps
+    soft = steps.sum(-2)
+    return soft if mode == "soft" else topk_khot(scores, k) - soft.detach() + soft

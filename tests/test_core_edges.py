@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from conftest import textbook_relaxed_steps
 
 import subsetgrad
 from subsetgrad import (
@@ -254,11 +255,7 @@ def test_fused_kernel_gradient_through_steps_and_sum_together(create_graph):
         return ((steps[0] * c).sum() + (total * c.flip(0)).sum()) ** 2
 
     def textbook(x):
-        r, a, steps = x, torch.zeros_like(x), []
-        for _ in range(3):
-            r = r + torch.log(torch.clamp(1 - a, min=torch.finfo(x.dtype).tiny))
-            a = torch.softmax(r / 0.7, dim=-1)
-            steps.append(a)
+        steps = textbook_relaxed_steps(x, 3, 0.7)
         return (*steps, sum(steps))
 
     x = scores.clone().requires_grad_()
@@ -332,12 +329,7 @@ def test_double_backward_at_k_one_and_through_saturated_steps(k):
     c = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
 
     def textbook(x):
-        r, a, total = x, torch.zeros_like(x), torch.zeros_like(x)
-        for _ in range(k):
-            r = r + torch.log(torch.clamp(1 - a, min=torch.finfo(x.dtype).tiny))
-            a = torch.softmax(r / 0.01, dim=-1)
-            total = total + a
-        return total
+        return sum(textbook_relaxed_steps(x, k, 0.01))
 
     results = []
     for fn in (lambda x: relaxed_topk(x, k, 0.01), textbook):

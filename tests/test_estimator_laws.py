@@ -23,6 +23,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import textbook_relaxed_steps
 from scipy import stats
 
 from subsetgrad import available_estimators, cb_log_prob, estimator_class, make_estimator
@@ -263,12 +264,7 @@ def _gumbel(shape, seed):
 
 def textbook_relaxed(scores, k, tau):
     """Xie & Ermon, Algorithm 2, as a loop: a_j = softmax((r + sum_{l<j} log(1 - a_l)) / tau)."""
-    r, a, total = scores, torch.zeros_like(scores), torch.zeros_like(scores)
-    for _ in range(k):
-        r = r + torch.log(torch.clamp(1 - a, min=torch.finfo(scores.dtype).tiny))
-        a = torch.softmax(r / tau, dim=-1)
-        total = total + a
-    return total
+    return sum(textbook_relaxed_steps(scores, k, tau))
 
 
 def textbook_neuralsort(scores, k, tau):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import textbook_relaxed_steps, textbook_relaxed_topk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.autograd import gradcheck, gradgradcheck
@@ -23,27 +24,10 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def textbook_steps(scores, k, tau):
-    tiny = torch.finfo(scores.dtype).tiny
-    r = scores
-    a = None
-    steps = []
-    for _ in range(k):
-        if a is not None:
-            r = r + torch.log(torch.clamp(1.0 - a, min=tiny))
-        a = torch.softmax(r / tau, dim=-1)
-        steps.append(a)
-    return torch.stack(steps, dim=-2)
+    return torch.stack(textbook_relaxed_steps(scores, k, tau), dim=-2)
 
 
-def textbook(scores, k, tau, mode):
-    """mode: 'soft' (relaxed k-hot), 'hard' (straight-through) or 'sequence'."""
-    steps = textbook_steps(scores, k, tau)
-    if mode == "sequence":
-        return steps
-    soft = steps.sum(-2)
-    if mode == "soft":
-        return soft
-    return topk_khot(scores, k) - soft.detach() + soft
+textbook = textbook_relaxed_topk
 
 
 def fused(scores, k, tau, mode, recompute):

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 import torch
+from conftest import textbook_relaxed_topk
 
 from subsetgrad import topk_khot
 
@@ -36,25 +37,7 @@ from subsetgrad import _relaxed_triton as kernels
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def textbook_steps(scores, k, tau):
-    tiny = torch.finfo(scores.dtype).tiny
-    r = scores
-    a = None
-    steps = []
-    for _ in range(k):
-        if a is not None:
-            r = r + torch.log(torch.clamp(1.0 - a, min=tiny))
-        a = torch.softmax(r / tau, dim=-1)
-        steps.append(a)
-    return torch.stack(steps, dim=-2)
-
-
-def textbook(scores, k, tau, mode):
-    steps = textbook_steps(scores, k, tau)
-    if mode == "sequence":
-        return steps
-    soft = steps.sum(-2)
-    return soft if mode == "soft" else topk_khot(scores, k) - soft.detach() + soft
+textbook = textbook_relaxed_topk
 
 
 def make_scores(dtype, rows, n, k, seed, masked, tied, spread=1.0):

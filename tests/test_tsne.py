@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import textbook_relaxed_steps
 
 from subsetgrad import available_estimators, make_estimator
 from subsetgrad.bench.experiments.common import squared_distances
@@ -162,16 +163,6 @@ def _neighbour_scores(points):
     return (-distances).masked_fill(torch.eye(n, dtype=torch.bool), -math.inf)
 
 
-def _relaxed_steps(scores, k, tau):
-    """Xie & Ermon, Algorithm 2, as a loop: the step outputs a_1..a_k."""
-    r, a, steps = scores, torch.zeros_like(scores), []
-    for _ in range(k):
-        r = r + torch.log(torch.clamp(1 - a, min=torch.finfo(scores.dtype).tiny))
-        a = torch.softmax(r / tau, dim=-1)
-        steps.append(a)
-    return steps
-
-
 def test_subset_sequence_loss_is_the_papers_formula():
     """The paper's loss from its formula on the same draws: s = the k nearest input-space
     neighbours in order under Gumbel noise; a_j the relaxed steps on -D_y + g; the loss
@@ -182,7 +173,7 @@ def test_subset_sequence_loss_is_the_papers_formula():
     g = torch.Generator().manual_seed(7)
     order = torch.sort(_neighbour_scores(x) + _uniform_gumbel((24, 24), g), descending=True).indices[:, :k]
     assert not (order == torch.arange(24)[:, None]).any()  # never its own neighbour
-    steps = _relaxed_steps(_neighbour_scores(y) + _uniform_gumbel((24, 24), g), k, tau)
+    steps = textbook_relaxed_steps(_neighbour_scores(y) + _uniform_gumbel((24, 24), g), k, tau)
     expected = 0.0
     for i in range(24):
         for j in range(k):
