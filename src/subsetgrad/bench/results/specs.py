@@ -279,9 +279,14 @@ def _best_tau_on_validation(frame: pd.DataFrame, select: str, report: str) -> pd
     return pd.concat(chosen, ignore_index=True) if chosen else frame.iloc[:0]
 
 
+def _knn_test_accuracy(metrics: pd.DataFrame) -> pd.DataFrame:
+    """kNN test accuracy at each estimator's temperature chosen on validation accuracy."""
+    return _best_tau_on_validation(metrics[metrics.task == "knn"], "val_accuracy", "test_accuracy")
+
+
 def knn_accuracy(metrics: pd.DataFrame, config: dict) -> ResultTable:
     task = config["tasks"]["knn"]
-    frame = _best_tau_on_validation(metrics[metrics.task == "knn"], "val_accuracy", "test_accuracy")
+    frame = _knn_test_accuracy(metrics)
     baselines = sorted(set(frame.loc[frame.seed.isna(), "estimator"]))
     expected = [*baselines, *task.get("estimators", [])]
     datasets = list(task.get("datasets", []))
@@ -323,6 +328,12 @@ def tsne_frame(metrics: pd.DataFrame, config: dict | None = None) -> pd.DataFram
     frame["dimension"] = pd.to_numeric(parsed.dim, errors="coerce")
     frame["init"] = parsed.pre.notna().map({True: "pretrained", False: "scratch"})
     return frame
+
+
+def _tsne_trained_one_nn_error(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The 1-NN error of every seeded (trained) t-SNE run, the compared t-SNE score."""
+    frame = tsne_frame(metrics)
+    return frame[(frame.metric == "one_nn_error") & frame.seed.notna()]
 
 
 def tsne_quality(metrics: pd.DataFrame, config: dict) -> ResultTable:
@@ -459,7 +470,7 @@ def l2x_comparison(metrics: pd.DataFrame, config: dict) -> ResultTable:
 
 def knn_comparison(metrics: pd.DataFrame, config: dict) -> ResultTable:
     task = config["tasks"]["knn"]
-    frame = _best_tau_on_validation(metrics[metrics.task == "knn"], "val_accuracy", "test_accuracy")
+    frame = _knn_test_accuracy(metrics)
     baselines = sorted(set(frame.loc[frame.seed.isna(), "estimator"]))
     return _comparison_table(
         frame,
@@ -483,8 +494,7 @@ def knn_comparison(metrics: pd.DataFrame, config: dict) -> ResultTable:
 
 def tsne_comparison(metrics: pd.DataFrame, config: dict) -> ResultTable:
     task = config["tasks"]["tsne"]
-    frame = tsne_frame(metrics)
-    frame = frame[(frame.metric == "one_nn_error") & frame.seed.notna()]
+    frame = _tsne_trained_one_nn_error(metrics)
     methods = list(task.get("methods", [])) + list(task.get("estimators", []))
     return _comparison_table(
         frame,
@@ -512,15 +522,14 @@ def _ranked_l2x(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
 
 
 def _ranked_knn(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
-    frame = _best_tau_on_validation(metrics[metrics.task == "knn"], "val_accuracy", "test_accuracy")
+    frame = _knn_test_accuracy(metrics)
     frame = frame[frame.seed.notna()].copy()  # the untrained kNN baselines have no seed
     frame["cell"] = "kNN " + frame.dataset.map(label)
     return frame
 
 
 def _ranked_tsne(metrics: pd.DataFrame, config: dict) -> pd.DataFrame:
-    frame = tsne_frame(metrics)
-    frame = frame[(frame.metric == "one_nn_error") & frame.seed.notna()]
+    frame = _tsne_trained_one_nn_error(metrics)
     frame = frame[~frame.estimator.isin(TSNE_REFERENCES)].copy()
     pretrained = np.where(frame["init"] == "pretrained", " pretrained", "")
     frame["cell"] = (
