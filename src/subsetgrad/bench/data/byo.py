@@ -27,8 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from subsetgrad.bench.data.core import DataError, Dataset, read_npz_arrays, split_by_sizes, take_splits
-from subsetgrad.bench.data.download import file_checksum
+from subsetgrad.bench.data.core import (
+    DataError,
+    Dataset,
+    fraction_sizes,
+    read_npz_arrays,
+    split_by_sizes,
+    take_splits,
+)
+from subsetgrad.bench.data.download import file_checksum, user_file_source
 
 X_KEYS = ("x", "images")
 Y_KEYS = ("y", "labels")
@@ -190,22 +197,11 @@ def prepare_byo(name: str, entry: dict, split_seed: int, base_dir: str | Path = 
     x, y, extra = read_npz(
         path, entry.get("x_key"), entry.get("y_key"), entry.get("num_classes"), entry.get("layout", "auto")
     )
-    n = len(y)
-    n_test = int(round(entry.get("test_fraction", 0.2) * n))
-    n_val = int(round(entry.get("val_fraction", 0.1) * n))
-    split = split_by_sizes(y, n_val, n_test, split_seed)
+    split = split_by_sizes(y, *fraction_sizes(entry, len(y)), split_seed)
     meta = {
         "description": entry.get("description", f"bring-your-own data from {path}"),
         "kind": "image" if x.ndim == 4 else "tabular",
-        "source_files": [
-            {
-                "name": path.name,
-                "path": str(path),
-                "algorithm": "sha256",
-                "checksum": file_checksum(path, "sha256"),
-                "bytes": path.stat().st_size,
-            }
-        ],
+        "source_files": [user_file_source(path)],
         "split_seed": split_seed,
         "split_sizes": {s: int(len(i)) for s, i in split.items()},
         **extra,

@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from subsetgrad.bench.data import text
-from subsetgrad.bench.data.core import DataError, Dataset, split_by_sizes
-from subsetgrad.bench.data.download import file_checksum
+from subsetgrad.bench.data.core import DataError, Dataset, fraction_sizes, split_by_sizes
+from subsetgrad.bench.data.download import user_file_source
 
 #: File suffixes read as a table of text and label, with their field delimiter.
 TABLE_DELIMITERS = {".tsv": "\t", ".csv": ","}
@@ -339,15 +339,7 @@ def prepare_text(name: str, entry: dict, split_seed: int, base_dir: str | Path =
     meta = {
         "description": entry.get("description", f"bring-your-own text from {path}"),
         "kind": "text",
-        "source_files": [
-            {
-                "name": path.name,
-                "path": str(path),
-                "algorithm": "sha256",
-                "checksum": file_checksum(path, "sha256"),
-                "bytes": path.stat().st_size,
-            }
-        ],
+        "source_files": [user_file_source(path)],
         "split_seed": split_seed,
         "split_sizes": {s: int(len(i)) for s, i in split.items()},
         "num_classes": int(entry.get("num_classes") or int(y.max()) + 1),
@@ -358,8 +350,7 @@ def prepare_text(name: str, entry: dict, split_seed: int, base_dir: str | Path =
 
 def _split(path: Path, y: np.ndarray, entry: dict, split_seed: int) -> dict[str, np.ndarray]:
     n = len(y)
-    n_test = int(round(entry.get("test_fraction", 0.2) * n))
-    n_val = int(round(entry.get("val_fraction", 0.1) * n))
+    n_val, n_test = fraction_sizes(entry, n)
     if min(n_test, n_val) < 1 or n - n_test - n_val < 2:
         raise DataError(
             f"{path}: {n} labelled texts are too few for a training, a validation and a test "

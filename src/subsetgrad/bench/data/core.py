@@ -307,6 +307,12 @@ def stratified_split(
     return {s: np.sort(np.concatenate(v)) for s, v in parts.items()}
 
 
+def fraction_sizes(entry: dict, n: int) -> tuple[int, int]:
+    """``(n_val, n_test)`` of ``n`` items from a config entry's ``val_fraction`` (default 0.1)
+    and ``test_fraction`` (default 0.2)."""
+    return int(round(entry.get("val_fraction", 0.1) * n)), int(round(entry.get("test_fraction", 0.2) * n))
+
+
 def split_by_sizes(
     y: np.ndarray, n_val: int, n_test: int, seed: int, stratify: bool = True
 ) -> dict[str, np.ndarray]:

@@ -49,6 +49,17 @@ def file_checksum(path: str | Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
+def user_file_source(path: Path) -> dict:
+    """The sidecar's ``source_files`` entry of a user's own data file: its sha256 and size."""
+    return {
+        "name": path.name,
+        "path": str(path),
+        "algorithm": "sha256",
+        "checksum": file_checksum(path, "sha256"),
+        "bytes": path.stat().st_size,
+    }
+
+
 def raw_path(data_dir: str | Path, source: str, raw_file: RawFile) -> Path:
     """Where a raw file lives: ``<data_dir>/raw/<source>/<official name>``."""
     return Path(data_dir) / "raw" / source / raw_file.name
