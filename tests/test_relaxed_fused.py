@@ -114,15 +114,50 @@ def test_saturated_steps_take_the_clamped_branch(dtype):
     steps = relaxed_topk_sequence(scores, 3, 1e-2)
     assert (steps[0, :2] == 1).any()  # the clamp is active in this problem
     for mode in MODES:
-        assert_matches_textbook(scores, 3, 1e-2, mode, recompute=False)
+        for recompute in (False, True):
+            assert_matches_textbook(scores, 3, 1e-2, mode, recompute)
+    # a_1 == 1 with no item at exactly 0, and the clamped item still on top at step 2
+    # (200 + log(tiny) > 100): a missed clamp (log 0 = -inf) would move step 2's mass
+    scores = torch.tensor([[200.0, 100.0, 100.0, 100.0]], dtype=dtype)
+    first = relaxed_topk_sequence(scores, 2, 5.0)[0, 0]
+    if dtype == torch.float32:
+        assert first[0] == 1 and (first[1:] > 0).all()
+    for mode in MODES:
+        for recompute in (False, True):
+            assert_matches_textbook(scores, 2, 5.0, mode, recompute)
 
 
-def test_forward_is_bit_identical_to_textbook():
-    """Same operations on contiguous tensors of the same length: same rounding."""
-    gen = torch.Generator().manual_seed(4)
-    for dtype in (torch.float32, torch.float64):
-        scores = torch.randn(5, 300, generator=gen, dtype=dtype)
-        assert torch.equal(relaxed_topk_sequence(scores, 6, 0.3), textbook_steps(scores, 6, 0.3))
+def test_saturation_recorded_per_step_across_row_blocks(monkeypatch):
+    """The forward records which steps reached a_j == 1 in any block of rows; the backward
+    takes the clamped form for those steps only, in every block, and still matches."""
+    import subsetgrad._relaxed_kernels as kernels
+
+    scores = torch.zeros(5, 4, dtype=torch.float64)
+    scores[:, 0] = torch.arange(5, dtype=torch.float64) * 1e-3
+    scores[3] = torch.tensor([50.0, 0.0, -0.01, -0.02])  # a_1 == 1 in this row only, a_2 < 1
+    monkeypatch.setattr(kernels, "BLOCK_ELEMENTS", 8)  # 2 rows per block: 2 + 2 + 1
+    steps, _, saturated = kernels.forward_steps(scores, 3, 1e-2, keep_steps=True)
+    # one flag per step whose output is clamped by a later step (all but the last)
+    assert saturated == [bool((a == 1).any()) for a in steps[:-1]] == [True, False]
+    for mode in MODES:
+        for recompute in (False, True):
+            assert_matches_textbook(scores, 3, 1e-2, mode, recompute)
+
+
+@pytest.mark.parametrize("tau, margin", [(0.1, 0.97), (1.0, 0.97), (10.0, 1.02)])
+def test_forward_steps_are_at_least_as_accurate_as_textbook(tau, margin):
+    """log1p(-a) in place of log(1 - a): float32 steps closer to a float64 evaluation of the
+    same scores than the textbook loop's float32 steps are where the log term matters
+    (tau <= 1: 5-13% smaller mean relative error measured), and no further at tau = 10."""
+    scores = torch.randn(20, 1000, generator=torch.Generator().manual_seed(0))
+    exact = textbook_steps(scores.double(), 10, tau)
+
+    def error(steps):
+        return float(((steps.double() - exact).abs() / exact.clamp_min(1e-30)).mean())
+
+    fused_error = error(relaxed_topk_sequence(scores, 10, tau))
+    textbook_error = error(textbook_steps(scores, 10, tau))
+    assert fused_error < margin * textbook_error, (fused_error, textbook_error)
 
 
 def test_row_blocks_give_the_same_results(monkeypatch):
@@ -136,7 +171,6 @@ def test_row_blocks_give_the_same_results(monkeypatch):
     monkeypatch.setattr(kernels, "BLOCK_ELEMENTS", 90)  # 2 rows per block: 2 + 2 + 2 + 1
     assert len(kernels._row_blocks(7, 40)) == 4
     assert torch.equal(relaxed_topk_sequence(scores, 4, 0.2), whole["sequence"])
-    assert torch.equal(relaxed_topk_sequence(scores, 4, 0.2), textbook_steps(scores, 4, 0.2))
     for mode in MODES:
         for recompute in (False, True):
             assert_matches_textbook(scores, 4, 0.2, mode, recompute)

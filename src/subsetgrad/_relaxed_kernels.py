@@ -5,16 +5,20 @@ Notation (rows of ``n`` items; ``tiny = finfo(dtype).tiny``)::
     r_1 = s,   r_{j+1} = r_j + log(c_j),   c_j = clamp(1 - a_j, min=tiny),
     a_j = softmax(z_j),   z_j = r_j / tau,   j = 1..k.
 
-Forward. The same tensor operations as the textbook loop, in the same order, on
-contiguous rows, so that the step outputs ``a_j`` are bit-for-bit those of the
-textbook loop on the same device (elementwise IEEE operations, ``log`` and the
-row-wise softmax do not depend on where a row sits in memory). Differences:
-nothing is recorded by autograd, the intermediates of step j are written into
-the buffer of its output (``log(clamp(1 - a_{j-1}))``, then ``z_j``, then, by an
-in-place softmax, ``a_j``) and into one reused buffer for ``r``, rows are
-processed in cache-sized blocks (all k steps of a block, then the next block),
-and the sum ``sum_j a_j`` is accumulated step by step (a different summation
-order than ``stack(...).sum``: equal to rounding).
+Forward. The textbook loop's operations on contiguous rows, except that
+``log(clamp(1 - a, tiny))`` is computed as ``max(log1p(-a), log(tiny))``: the
+same function (the clamp acts only where ``a == 1``, see Saturation), more
+accurate (``1 - a`` rounds away the low bits of a small ``a`` before the
+logarithm sees it; ``log1p`` keeps them) and cheaper (on CPU ``torch.log1p``
+costs about 0.6 of ``torch.log``, the largest single cost of the forward). The
+step outputs therefore equal the textbook loop's to rounding, not bit for bit;
+the tests hold them closer to a float64 evaluation than the textbook loop's
+float32 steps are. Otherwise: nothing is recorded by autograd, the
+intermediates of step j are written into the buffer of its output
+(``log(c_{j-1})``, then ``z_j``, then, by an in-place softmax, ``a_j``) and into
+one reused buffer for ``r``, rows are processed in cache-sized blocks (all k
+steps of a block, then the next block), and the sum ``sum_j a_j`` is
+accumulated step by step.
 
 Backward. Only the k step outputs are needed. With ``g_j`` the gradient
 reaching ``a_j`` from the outputs and ``sbw(G, a) = a * (G - <a, G>)`` the
@@ -39,10 +43,18 @@ either ``<= 0`` (``a >= 1``) or at least ``ulp(1) / 2`` (for ``a`` in [1/2, 1)
 the subtraction is exact and a multiple of ``ulp(a)``), far above ``tiny``. So
 ``m = [a < 1] = clamp((1 - a) / tiny, 0, 1)`` exactly, and ``m / c`` is ``0``
 where the clamp is active: never ``inf * 0``, which is what would turn the
-textbook's ``where``-based clamp gradient into NaN in a naive product. On CPU,
-each step first checks ``max(a_j) < 1`` (one reduction over data that the step
-reads anyway); then ``m_j = 1`` and ``c_j = 1 - a_j``. On accelerators the check
-would cost a host synchronisation, so the masked form is always used.
+textbook's ``where``-based clamp gradient into NaN in a naive product.
+
+Saturation. The clamp acts only where ``a_j == 1`` (softmax outputs never exceed
+1, and below 1 ``1 - a_j >= ulp(1) / 2 > tiny``), where ``log1p(-a_j)`` is
+``-inf`` and the clamp makes it ``log(tiny)`` as in the textbook loop. On CPU the
+forward checks ``max(a_j) < 1`` (one read-only reduction over a tensor still in
+the cache, in place of the clamp's read and write) and skips the clamp where it
+is the identity; it records which steps
+saturated, and the backward uses the unmasked form (``m_j = 1``,
+``c_j = 1 - a_j``) for the others without reading the steps again to find out.
+On accelerators the check would cost a host synchronisation, so the forward
+always clamps and the backward always uses the masked form.
 
 Memory. The steps are saved as k separate ``[B, n]`` tensors (k times the
 scores; the textbook loop saves about 3k - 2 score-sized tensors). One
@@ -61,6 +73,8 @@ torch.clamp's backward). The recompute variant recomputes the steps through
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -89,8 +103,14 @@ def _rows(tensors: list[Tensor], block: slice, whole: bool) -> list[Tensor]:
 
 def _softmax_in_place(like: Tensor) -> bool:
     # The CPU softmax kernels (forward and backward) finish reading a row before they write
-    # it, so input and output may be one buffer (the bit-identity and gradient tests check
+    # it, so input and output may be one buffer (the value and gradient tests check
     # it); other devices' kernels make no such promise, so there they get separate buffers.
+    return like.device.type == "cpu"
+
+
+def _checks_saturation(like: Tensor) -> bool:
+    # Is any a_j == 1? Asking costs a host synchronisation on an accelerator, so there
+    # the clamp and the masked backward always run.
     return like.device.type == "cpu"
 
 
@@ -103,20 +123,21 @@ def _one(like: Tensor) -> Tensor:
 
 def forward_steps(
     scores: Tensor, k: int, tau: float, keep_steps: bool, want_sum: bool = True
-) -> tuple[list[Tensor] | None, Tensor | None]:
+) -> tuple[list[Tensor] | None, Tensor | None, list[bool] | None]:
     """Run Algorithm 2 without autograd on ``scores [B, n]``.
 
-    Returns ``(steps, soft)``: the k step outputs ``a_j [B, n]`` (``None`` unless
-    ``keep_steps``) and their sum (``None`` unless ``want_sum``). The steps are
+    Returns ``(steps, soft, saturated)``: the k step outputs ``a_j [B, n]`` (``None``
+    unless ``keep_steps``), their sum (``None`` unless ``want_sum``), and for
+    j = 1..k-1 whether some ``a_j == 1`` (the clamp acted on it; ``None`` where the
+    device is not checked, see the module doc). The steps are
     separate tensors rather than one ``[k, B, n]`` block: a block that large
     exceeds the allocator's reuse threshold and is page-faulted in afresh on every
     call. Intermediates live in the step's output buffer and one reused block-sized buffer.
     """
-    tiny = torch.finfo(scores.dtype).tiny
+    log_tiny = math.log(torch.finfo(scores.dtype).tiny)
     with torch.no_grad():
         scores = scores.contiguous()
         rows, n = scores.shape
-        one = _one(scores)
         steps = [torch.empty_like(scores) for _ in range(k)] if keep_steps else None
         soft = torch.empty_like(scores) if want_sum else None
         blocks = _row_blocks(rows, n)
@@ -125,6 +146,14 @@ def forward_steps(
         a_buf = None if keep_steps else scores.new_empty((width, n))
         in_place = _softmax_in_place(scores)
         z_buf = None if in_place else scores.new_empty((width, n))
+        check = _checks_saturation(scores) and scores.numel() > 0
+        saturated = [False] * (k - 1) if check else None  # a_k is never clamped
+        # float32/64: a 0-d tensor of the scores' dtype divides with the same rounding as
+        # the Python number (converted to that dtype) without wrapping it on every call;
+        # half precision divides by the unrounded number, so it keeps the Python number
+        tau_t = tau
+        if scores.dtype in (torch.float32, torch.float64):
+            tau_t = torch.full((), tau, dtype=scores.dtype, device=scores.device)
         whole = len(blocks) == 1
         for block in blocks:
             size = block.stop - block.start
@@ -134,17 +163,26 @@ def forward_steps(
             total = None if soft is None else (soft if whole else soft[block])
             a = None  # the previous step's output a_{j-1}, first set at j = 0
             for j in range(k):
-                # The step's output buffer holds log(clamp(1 - a_{j-1})), then z = r / tau,
+                # The step's output buffer holds log(c_{j-1}), then z = r / tau,
                 # then (softmax in place) a_j: two buffers fewer in the cache than one each.
                 z = outs[j] if in_place else z_buf[:size]
                 if j == 0:
-                    torch.div(s, tau, out=z)
+                    torch.div(s, tau_t, out=z)
                 else:
-                    # r <- r + log(clamp(1 - a, tiny)), rounded exactly as the textbook rounds it
-                    torch.sub(one, a, out=z)
-                    z.clamp_(min=tiny).log_()
-                    torch.add(s if j == 1 else r, z, out=r)
-                    torch.div(r, tau, out=z)
+                    # r <- r + log(clamp(1 - a, tiny)) = r + max(log1p(-a), log(tiny)); the clamp
+                    # is the identity unless a == 1 (asked before z, which may be a's buffer, is written)
+                    clamp = not check or a.max().item() >= 1
+                    torch.neg(a, out=z)
+                    z.log1p_()
+                    if clamp:
+                        z.clamp_(min=log_tiny)
+                        if check:
+                            saturated[j - 1] = True
+                    if j == 1:
+                        torch.add(s, z, out=r)
+                    else:
+                        r.add_(z)
+                    torch.div(r, tau_t, out=z)
                 a = torch._softmax(z, -1, False, out=outs[j])
                 if total is not None:
                     if keep_steps and k > 1:  # a_1 is kept: the sum starts as a_1 + a_2, no copy
@@ -156,7 +194,7 @@ def forward_steps(
                         total.copy_(a)
                     else:
                         total.add_(a)
-    return steps, soft
+    return steps, soft, saturated
 
 
 def backward_steps(
@@ -164,11 +202,14 @@ def backward_steps(
     grad_steps: list[Tensor | None] | None,
     grad_sum: Tensor | None,
     tau: float,
+    saturated: list[bool] | None = None,
 ) -> Tensor:
     """Gradient with respect to the scores, given the step outputs ``a_j [B, n]``.
 
     ``grad_steps[j]`` is the gradient reaching step output j and ``grad_sum`` the
-    one reaching their sum (any may be ``None``; not all). When grad mode is on
+    one reaching their sum (any may be ``None``; not all). ``saturated`` is what
+    :func:`forward_steps` returned for these steps (``None``: found out here on CPU,
+    the masked form on other devices). When grad mode is on
     (``create_graph=True``), only out-of-place differentiable operations are used
     so that autograd can differentiate this function again; otherwise results go
     into reused buffers, block of rows by block of rows.
@@ -183,9 +224,7 @@ def backward_steps(
         return torch.zeros_like(steps[0])
     if grad_steps is not None and all(g is None for g in grad_steps):
         grad_steps = None
-    # The saturation check (is any a_j == 1?) costs a host synchronisation on an
-    # accelerator, so there the masked form is always used.
-    check_saturation = steps[0].device.type == "cpu"
+    check_saturation = _checks_saturation(steps[0])
     grad_scores = torch.empty_like(steps[0])
     blocks = _row_blocks(rows, n)
     width = blocks[0].stop - blocks[0].start
@@ -217,7 +256,9 @@ def backward_steps(
                 g_j = torch.add(g_step, g_shared, out=g)
             if j < k - 1:
                 torch.sub(one, a, out=work)
-                if check_saturation and torch.amax(a).item() < 1:  # the clamp is inactive in this step
+                if check_saturation and (
+                    not saturated[j] if saturated is not None else a.max().item() < 1
+                ):  # the clamp is inactive in this step
                     g_j = torch.addcdiv(g_j, grad_r, work, value=-1.0 / tau, out=work)
                 else:
                     # m / clamp(1 - a, tiny) with m = clamp((1 - a) / tiny, 0, 1): see the module doc
@@ -265,7 +306,7 @@ class RelaxedTopK(torch.autograd.Function):
     @staticmethod
     def forward(ctx, scores: Tensor, k: int, tau: float, hard: bool, sequence: bool):
         want_sum = not sequence and not hard
-        steps, soft = forward_steps(scores, k, tau, keep_steps=True, want_sum=want_sum)
+        steps, soft, ctx.saturated = forward_steps(scores, k, tau, keep_steps=True, want_sum=want_sum)
         ctx.tau, ctx.k = tau, k
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(*steps)
@@ -279,7 +320,7 @@ class RelaxedTopK(torch.autograd.Function):
         grad_steps, grad_sum = list(grads[: ctx.k]), (grads[ctx.k] if len(grads) > ctx.k else None)
         if grad_sum is None and all(g is None for g in grad_steps):
             return None, None, None, None, None
-        return backward_steps(steps, grad_steps, grad_sum, ctx.tau), None, None, None, None
+        return backward_steps(steps, grad_steps, grad_sum, ctx.tau, ctx.saturated), None, None, None, None
 
 
 class RecomputedRelaxedTopK(torch.autograd.Function):
@@ -291,7 +332,7 @@ class RecomputedRelaxedTopK(torch.autograd.Function):
     @staticmethod
     def forward(ctx, scores: Tensor, k: int, tau: float, hard: bool, sequence: bool):
         want_sum = not sequence and not hard
-        steps, soft = forward_steps(scores, k, tau, keep_steps=sequence, want_sum=want_sum)
+        steps, soft, _ = forward_steps(scores, k, tau, keep_steps=sequence, want_sum=want_sum)
         ctx.k, ctx.tau, ctx.sequence = k, tau, sequence
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(scores)
@@ -307,11 +348,11 @@ class RecomputedRelaxedTopK(torch.autograd.Function):
         if torch.is_grad_enabled():
             # Double backward: recompute through the saving function so that the
             # recomputed steps are connected to the scores in the graph.
-            steps = list(RelaxedTopK.apply(scores, ctx.k, ctx.tau, False, True))
+            steps, saturated = list(RelaxedTopK.apply(scores, ctx.k, ctx.tau, False, True)), None
         else:
-            steps, _ = forward_steps(scores, ctx.k, ctx.tau, keep_steps=True, want_sum=False)
+            steps, _, saturated = forward_steps(scores, ctx.k, ctx.tau, keep_steps=True, want_sum=False)
         if ctx.sequence:
-            grad = backward_steps(steps, list(grads), None, ctx.tau)
+            grad = backward_steps(steps, list(grads), None, ctx.tau, saturated)
         else:
-            grad = backward_steps(steps, None, grads[0], ctx.tau)
+            grad = backward_steps(steps, None, grads[0], ctx.tau, saturated)
         return grad, None, None, None, None

@@ -18,9 +18,9 @@ results). The straight-through variant (``hard=True``) uses the exact top-k of
 ``r`` in its forward pass and is unaffected.
 
 Implementation: a fused autograd function (``_relaxed_kernels``) whose forward
-performs the loop above with the textbook operations (the per-step outputs are
-bit-identical to the textbook autograd loop's; their sum equals it to rounding)
-and whose hand-written backward needs only the k step outputs ``a_j`` (k times the
+performs the loop above with the logarithm taken as ``log1p(-a)`` (more accurate
+than ``log(1 - a)`` for small ``a``, and cheaper; the outputs equal the textbook
+autograd loop's to rounding) and whose hand-written backward needs only the k step outputs ``a_j`` (k times the
 size of the scores) instead of the ~3k score-sized tensors that autograd saves
 for the loop. ``recompute=True`` saves only the scores and recomputes the steps
 in the backward (one more forward pass). Double backward (``create_graph=True``)
