@@ -208,8 +208,8 @@ def backward_steps(
 
     ``grad_steps[j]`` is the gradient reaching step output j and ``grad_sum`` the
     one reaching their sum (any may be ``None``; not all). ``saturated`` is what
-    :func:`forward_steps` returned for these steps (``None``: found out here on CPU,
-    the masked form on other devices). When grad mode is on
+    :func:`forward_steps` returned for these steps (``None``: not known, the masked
+    form for every step). When grad mode is on
     (``create_graph=True``), only out-of-place differentiable operations are used
     so that autograd can differentiate this function again; otherwise results go
     into reused buffers, block of rows by block of rows.
@@ -224,7 +224,6 @@ def backward_steps(
         return torch.zeros_like(steps[0])
     if grad_steps is not None and all(g is None for g in grad_steps):
         grad_steps = None
-    check_saturation = _checks_saturation(steps[0])
     grad_scores = torch.empty_like(steps[0])
     blocks = _row_blocks(rows, n)
     width = blocks[0].stop - blocks[0].start
@@ -256,9 +255,7 @@ def backward_steps(
                 g_j = torch.add(g_step, g_shared, out=g)
             if j < k - 1:
                 torch.sub(one, a, out=work)
-                if check_saturation and (
-                    not saturated[j] if saturated is not None else a.max().item() < 1
-                ):  # the clamp is inactive in this step
+                if saturated is not None and not saturated[j]:  # the clamp is inactive in this step
                     g_j = torch.addcdiv(g_j, grad_r, work, value=-1.0 / tau, out=work)
                 else:
                     # m / clamp(1 - a, tiny) with m = clamp((1 - a) / tiny, 0, 1): see the module doc

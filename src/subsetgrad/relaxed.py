@@ -20,15 +20,15 @@ results). The straight-through variant (``hard=True``) uses the exact top-k of
 Implementation: a fused autograd function (``_relaxed_kernels``) whose forward
 performs the loop above with the logarithm taken as ``log1p(-a)`` (more accurate
 than ``log(1 - a)`` for small ``a``, and cheaper; the outputs equal the textbook
-autograd loop's to rounding) and whose hand-written backward needs only the k step outputs ``a_j`` (k times the
-size of the scores) instead of the ~3k score-sized tensors that autograd saves
-for the loop. ``recompute=True`` saves only the scores and recomputes the steps
-in the backward (one more forward pass). Double backward (``create_graph=True``)
-is supported in both modes. On CUDA tensors, when Triton is installed
-(``pip install subsetgrad[gpu]``), the same function runs as Triton kernels
-(``_relaxed_triton``: one launch per batch and pass, each row's k steps on
-chip); everywhere else the fused PyTorch op runs. Measurements:
-benchmarks/bench_relaxed_topk.py.
+autograd loop's to rounding) and whose hand-written backward needs only the k
+step outputs ``a_j`` (k times the size of the scores) instead of the ~3k
+score-sized tensors that autograd saves for the loop. ``recompute=True`` saves
+only the scores and recomputes the steps in the backward (one more forward
+pass). Double backward (``create_graph=True``) is supported in both modes. On
+CUDA tensors, when Triton is installed (``pip install subsetgrad[gpu]``), the
+same function runs as Triton kernels (``_relaxed_triton``: one launch per batch
+and pass, each row's k steps on chip); everywhere else the fused PyTorch op
+runs. Measurements: benchmarks/bench_relaxed_topk.py.
 """
 
 from __future__ import annotations
