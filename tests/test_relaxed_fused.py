@@ -144,6 +144,17 @@ def test_saturation_recorded_per_step_across_row_blocks(monkeypatch):
             assert_matches_textbook(scores, 3, 1e-2, mode, recompute)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+def test_first_step_is_the_textbook_softmax_bit_for_bit(dtype):
+    """Step 1 is softmax(s / tau) with no logarithm before it: the same rounding as the textbook
+    in every dtype, including half precision, where ATen divides by the unrounded Python number
+    (a 0-d tensor of the dtype would round tau first)."""
+    scores = (3 * torch.randn(4, 50, generator=torch.Generator().manual_seed(8))).to(dtype)
+    for tau in (0.3, 0.7, 2.0):
+        first = relaxed_topk_sequence(scores, 3, tau)[..., 0, :]
+        assert torch.equal(first, torch.softmax(scores / tau, dim=-1))
+
+
 @pytest.mark.parametrize("tau, margin", [(0.1, 0.97), (1.0, 0.97), (10.0, 1.02)])
 def test_forward_steps_are_at_least_as_accurate_as_textbook(tau, margin):
     """log1p(-a) in place of log(1 - a): float32 steps closer to a float64 evaluation of the
