@@ -310,7 +310,7 @@ def _problems(draw):
     return values, mask, k, tau
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)  # the same examples on every run
 @given(_problems(), st.sampled_from([torch.float32, torch.float64]), st.sampled_from(MODES), st.booleans())
 def test_property_finite_and_equal_to_textbook_values(problem, dtype, mode, recompute):
     values, mask, k, tau = problem
@@ -321,11 +321,10 @@ def test_property_finite_and_equal_to_textbook_values(problem, dtype, mode, reco
     per_item = out if mode != "sequence" else out.sum(-2)
     assert (per_item[mask_t] == 0).all()
     ref = textbook(s, k, tau, mode).detach()
-    if mode == "sequence":  # same operations, same rounding
-        assert torch.equal(out.detach(), ref)
-    else:  # the sum of the steps is accumulated in another order; hard - soft + soft is ~ the k-hot
-        rtol, atol = tolerances(dtype)
-        torch.testing.assert_close(out.detach(), ref, rtol=rtol, atol=atol)
+    # log1p(-a) in place of log(1 - a), the sum accumulated in another order, hard - soft + soft
+    # within an ulp of the k-hot: equal to rounding
+    rtol, atol = tolerances(dtype)
+    torch.testing.assert_close(out.detach(), ref, rtol=rtol, atol=atol)
     weights = torch.linspace(-1, 1, out.numel(), dtype=dtype).reshape(out.shape)
     (grad,) = torch.autograd.grad((out * weights).sum(), s)
     assert torch.isfinite(grad).all()
