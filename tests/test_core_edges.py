@@ -340,3 +340,60 @@ def test_double_backward_at_k_one_and_through_saturated_steps(k):
     torch.testing.assert_close(results[0][0], results[1][0])
     torch.testing.assert_close(results[0][1], results[1][1])
     assert torch.isfinite(results[0][1]).all()
+
+
+def test_pending_loaders_run_once_each_in_the_order_they_were_added(monkeypatch):
+    """The registry's first consultation runs the loaders (the entry points' among them)
+    first to last, each once; later consultations run none."""
+    from subsetgrad import _estimator_base as base
+
+    calls = []
+    loaders = [lambda: calls.append("first"), lambda: calls.append("second")]
+    monkeypatch.setattr(base, "_PENDING_LOADERS", loaders)
+    subsetgrad.available_estimators()
+    subsetgrad.estimator_class("relaxed")
+    assert calls == ["first", "second"] and base._PENDING_LOADERS == []
+
+
+# --- precision of the CB samplers ---------------------------------------------------------------
+def test_cb_sample_builds_its_table_in_float64_whatever_the_logits_dtype():
+    """float32 logits give the very samples of the same logits in float64. The common offset
+    makes a float32 table wrong by whole units of log-probability (the sum of two logits
+    near 3e6 is rounded to a multiple of 0.5), which would change many of the 300 samples."""
+    w = (torch.arange(6, dtype=torch.float32) * 0.75 + 3e6).expand(300, 6)
+    z = cb_sample(w, 2, generator=torch.Generator().manual_seed(4))
+    z64 = cb_sample(w.double(), 2, generator=torch.Generator().manual_seed(4))
+    assert z.dtype == torch.float32
+    assert torch.equal(z.double(), z64)
+
+
+def test_sum_of_gamma_noise_is_the_papers_formula_in_the_requested_dtype():
+    """eps = (1/k) (sum_{i=1}^{s} Gamma(shape 1/k, rate i/k) - log s) with s = 10 by default,
+    drawn in float64 from the global generator: its parameters rounded to float32 (1/3 is
+    not exact) or one more term would move every value far beyond float64 rounding."""
+    shape, k = (5, 7), 3
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(11)
+        eps = sample_sum_of_gamma(shape, k, dtype=torch.float64)
+        torch.manual_seed(11)
+        total = torch.zeros(shape, dtype=torch.float64)
+        for i in range(1, 11):
+            concentration = torch.tensor(1.0 / k, dtype=torch.float64)
+            rate = torch.tensor(i / k, dtype=torch.float64)
+            total = total + torch.distributions.Gamma(concentration, rate).sample(shape)
+    assert eps.dtype == torch.float64
+    torch.testing.assert_close(eps, (total - math.log(10)) / k, rtol=1e-14, atol=1e-15)
+
+
+def test_imle_noise_is_drawn_in_the_logits_dtype():
+    """float64 logits are perturbed by float64 Sum-of-Gamma noise: logits chosen so that the
+    perturbed scores are 1e-9 apart in a known order make the sample that order's top-k,
+    which noise drawn in float32 (errors of about 1e-7) would scramble."""
+    k, tau, shape = 3, 0.5, (6, 10)
+    noise = tau * sample_sum_of_gamma(
+        shape, k, dtype=torch.float64, generator=torch.Generator().manual_seed(2)
+    )
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(3)).to(torch.float64)
+    w = order * 1e-9 - noise  # w + noise: order * 1e-9 up to float64 rounding (about 1e-16)
+    sample = make_estimator("imle", k, tau=tau).sample(w, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(sample.khot, topk_khot(order.expand(shape), k))

@@ -72,6 +72,81 @@ def test_masked_items_get_no_mass():
     assert torch.isfinite(s.grad).all()
 
 
+def test_triton_is_chosen_for_cuda_tensors_only_and_only_when_installed(monkeypatch):
+    """The dispatch rule, on a stand-in for a CUDA tensor (this machine may have no GPU)."""
+    from types import SimpleNamespace
+
+    from subsetgrad import relaxed
+
+    on_cuda = SimpleNamespace(device=torch.device("cuda"))  # the dispatch reads only the device
+    monkeypatch.setitem(relaxed._TRITON_STATE, "module", object())
+    assert relaxed._use_triton(on_cuda)
+    assert not relaxed._use_triton(torch.zeros(2, 3))
+    monkeypatch.setitem(relaxed._TRITON_STATE, "module", None)  # Triton not installed
+    assert not relaxed._use_triton(on_cuda)
+
+
+def test_the_triton_module_is_imported_once_and_none_when_it_cannot_be(monkeypatch):
+    import sys
+
+    import subsetgrad
+    from subsetgrad import relaxed
+
+    monkeypatch.delitem(relaxed._TRITON_STATE, "module", raising=False)
+    try:
+        from subsetgrad import _relaxed_triton as installed
+    except ImportError:  # Triton is not installed here
+        installed = None
+    assert relaxed._triton_kernels() is installed
+    # no Triton: the module cannot be imported (None in sys.modules makes the import fail)
+    monkeypatch.delitem(relaxed._TRITON_STATE, "module")
+    monkeypatch.delattr(subsetgrad, "_relaxed_triton", raising=False)
+    monkeypatch.setitem(sys.modules, "subsetgrad._relaxed_triton", None)
+    assert relaxed._triton_kernels() is None
+    assert relaxed._TRITON_STATE == {"module": None}
+    # imported on first use only: what the first call found is kept
+    kept = object()
+    monkeypatch.setitem(relaxed._TRITON_STATE, "module", kept)
+    assert relaxed._triton_kernels() is kept
+
+
+def test_with_triton_the_rows_and_options_go_to_its_kernels(monkeypatch):
+    """What the CUDA path hands the Triton kernels (a stand-in here, computing with the fused
+    op): the scores as [B, n] rows, k, tau and the three flags as bools, and its [B, n] k-hot
+    or [B, k, n] steps reshaped to the scores' leading dimensions."""
+    from subsetgrad import relaxed
+    from subsetgrad._relaxed_kernels import RelaxedTopK
+
+    calls = []
+
+    class TritonStandIn:
+        @staticmethod
+        def relaxed_topk_rows(rows, k, tau, hard, sequence, recompute):
+            calls.append((tuple(rows.shape), k, tau, hard, sequence, recompute))
+            assert all(type(flag) is bool for flag in (hard, sequence, recompute))
+            outputs = RelaxedTopK.apply(rows, k, tau, hard, sequence)
+            return torch.stack(outputs, dim=-2) if sequence else outputs[-1]
+
+    s = torch.randn(2, 3, 6, dtype=torch.float64)
+    expected = {
+        "soft": relaxed_topk(s, 2, 0.5),
+        "hard": relaxed_topk(s, 2, 0.5, hard=True),
+        "sequence": relaxed_topk_sequence(s, 3, 0.5),
+    }
+    monkeypatch.setattr(relaxed, "_use_triton", lambda scores: True)
+    monkeypatch.setitem(relaxed._TRITON_STATE, "module", TritonStandIn)
+    assert torch.equal(relaxed_topk(s, 2, 0.5), expected["soft"])
+    assert torch.equal(relaxed_topk(s, 2, 0.5, hard=1, recompute=True), expected["hard"])
+    assert torch.equal(relaxed_topk_sequence(s, 3, 0.5), expected["sequence"])
+    assert torch.equal(relaxed_topk_sequence(s, 3, 0.5, recompute=True), expected["sequence"])
+    assert calls == [
+        ((6, 6), 2, 0.5, False, False, False),
+        ((6, 6), 2, 0.5, True, False, True),
+        ((6, 6), 3, 0.5, False, True, False),
+        ((6, 6), 3, 0.5, False, True, True),
+    ]
+
+
 # Finiteness on extreme inputs (logits in [-1e4, 1e4], ties, -inf masks, tau in [1e-3, 1e2])
 # is a hypothesis property test in test_relaxed_fused.py, together with equality to the
 # textbook loop.

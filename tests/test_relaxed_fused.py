@@ -144,6 +144,32 @@ def test_saturation_recorded_per_step_across_row_blocks(monkeypatch):
             assert_matches_textbook(scores, 3, 1e-2, mode, recompute)
 
 
+def test_backward_without_saturation_flags_takes_the_masked_form_in_every_step():
+    """Steps whose saturation was not checked (``saturated=None``: the forward on an
+    accelerator) get the masked backward in every step, saturated (a_1 == 1 in one row) or
+    not: the textbook loop's gradient, as with the flags."""
+    import subsetgrad._relaxed_kernels as kernels
+
+    scores = torch.zeros(5, 4, dtype=torch.float64)
+    scores[:, 0] = torch.arange(5, dtype=torch.float64) * 1e-3
+    scores[3] = torch.tensor([50.0, 0.0, -0.01, -0.02])  # a_1 == 1 in this row only, a_2 < 1
+    k, tau = 3, 1e-2
+    steps, _, saturated = kernels.forward_steps(scores, k, tau, keep_steps=True)
+    assert saturated == [True, False]
+    gen = torch.Generator().manual_seed(4)
+    grad_steps = [torch.randn(scores.shape, generator=gen, dtype=scores.dtype) for _ in range(k)]
+    grad_sum = torch.randn(scores.shape, generator=gen, dtype=scores.dtype)
+    x = scores.clone().requires_grad_()
+    reference = textbook_relaxed_steps(x, k, tau)
+    outputs = [*reference, sum(reference)]
+    (expected,) = torch.autograd.grad(outputs, x, [*grad_steps, grad_sum])
+    with torch.no_grad():
+        unflagged = kernels.backward_steps(steps, grad_steps, grad_sum, tau)
+        flagged = kernels.backward_steps(steps, grad_steps, grad_sum, tau, saturated)
+    torch.testing.assert_close(unflagged, expected, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(flagged, expected, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
 def test_first_step_is_the_textbook_softmax_bit_for_bit(dtype):
     """Step 1 is softmax(s / tau) with no logarithm before it: the same rounding as the textbook
