@@ -58,7 +58,7 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # mutation testing of the core library (src/subsetgrad/*.py) against its fast tests; not part of
-# `make test` (about 20 minutes on two cores). Settings: [tool.mutmut] in pyproject.toml; the
+# `make test` (about 5 minutes on two cores). Settings: [tool.mutmut] in pyproject.toml; the
 # score and every surviving mutant are discussed in docs/testing.md. One torch thread per
 # mutant: mutmut forks a worker per mutant, and a forked OpenMP pool hangs.
 MUTATION_JOBS ?= 2
