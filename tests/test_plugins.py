@@ -2,6 +2,7 @@
 test profile's tasks with an estimator that lives in a temporary folder."""
 
 import importlib.util
+import re
 import sys
 
 import pandas as pd
@@ -227,3 +228,167 @@ def test_every_job_registers_the_config_plugins(outside_module):
     missing = {"import": "outside_estimators:NoSuchClass", "path": str(outside_module)}
     with pytest.raises(RuntimeError, match="has no attribute 'NoSuchClass'"):
         redirect_to_log(SimpleNamespace(log=[], config={"estimators": {"gone": missing}}))
+
+
+#: Two estimators nested in a namespace class, named by a dotted import path
+#: ``"module:Outer.Inner"`` as entry points allow; one is defined for k = 1 only.
+NESTED_MODULE = '''
+import torch
+from subsetgrad import Estimator, SubsetSample, topk_khot
+
+
+class Family:
+    class TopOne(Estimator):
+        """The top-1 subset of the logits: defined for k = 1 only."""
+
+        target = "pl_wor"
+        biased = True
+        option_names = ("num_samples",)
+
+        def __init__(self, k, num_samples=1):
+            if k != 1:
+                raise ValueError(f"TopOne takes k = 1 only, got {k!r}")
+            super().__init__(k, num_samples)
+
+        def sample(self, logits, generator=None):
+            return SubsetSample(khot=topk_khot(self._expand(logits), 1))
+'''
+
+
+@pytest.fixture
+def nested_module(outside_module):
+    (outside_module / "nested_estimators.py").write_text(NESTED_MODULE)
+    yield outside_module
+    sys.modules.pop("nested_estimators", None)
+
+
+def test_a_dotted_import_path_names_a_nested_class_registered_under_its_own_names(nested_module):
+    """The part after the colon is an attribute path; the registered class carries the
+    registry name like a builtin and shows as the user's class (module, qualified name,
+    docstring). The constructor check builds it with k = 1, which every estimator takes."""
+    cls = subsetgrad.load_estimator_class("nested_estimators:Family.TopOne", nested_module)
+    assert cls.__qualname__ == "Family.TopOne"
+    registered = register_estimator("top_one", cls)
+    assert registered.name == "top_one" == subsetgrad.estimator_class("top_one").name
+    assert registered.__module__ == "nested_estimators"
+    assert registered.__qualname__ == "Family.TopOne"
+    assert registered.__doc__ == cls.__doc__
+    estimator = make_estimator("top_one", 1)
+    assert type(estimator).name == "top_one"
+    assert estimator.sample(torch.tensor([0.0, 2.0, 1.0])).khot.tolist() == [0.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("path", ["outside_estimators", ":NoisySoftTopK", "outside_estimators:"])
+def test_an_import_path_without_module_or_class_is_refused_by_its_form(outside_module, path):
+    with pytest.raises(PluginError, match="must have the form 'package.module:ClassName'"):
+        subsetgrad.load_estimator_class(path, outside_module)
+
+
+def test_an_import_path_splits_at_its_first_colon(outside_module):
+    """Module names hold no colon: the module before the first one is imported, and the
+    error names the attribute that is missing, not a module that cannot be found."""
+    with pytest.raises(PluginError, match="has no attribute 'NoisySoftTopK:extra'"):
+        subsetgrad.load_estimator_class("outside_estimators:NoisySoftTopK:extra", outside_module)
+
+
+def test_the_search_folder_goes_first_on_sys_path_once(outside_module):
+    folder = str(outside_module.resolve())
+    for _ in range(2):  # a config read twice in one process
+        subsetgrad.load_estimator_class("outside_estimators:NoisySoftTopK", outside_module)
+        assert sys.path[0] == folder
+        assert sys.path.count(folder) == 1
+
+
+def test_a_module_that_cannot_be_imported_says_where_it_was_looked_for(outside_module):
+    where = f"cannot import module 'nowhere_module' from {outside_module}:"
+    with pytest.raises(PluginError, match=re.escape(where)):
+        subsetgrad.load_estimator_class("nowhere_module:Thing", outside_module)
+    with pytest.raises(PluginError) as info:
+        subsetgrad.load_estimator_class("nowhere_module:Thing")
+    assert "cannot import module 'nowhere_module' (is it installed or on PYTHONPATH?)" in str(info.value)
+
+
+def test_a_module_missing_the_whole_protocol_is_told_every_problem(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    class Bare(torch.nn.Module):
+        pass
+
+    with pytest.raises(PluginError) as info:
+        register_estimator("bare", Bare)
+    message = str(info.value)
+    for problem in (
+        "Bare has no method 'sample'",
+        "Bare has no method 'surrogate'",
+        "Bare.target is None; declare the k-subset family",
+        "Bare.biased must be True or False, got None",
+        "Bare.option_names must be a tuple of option names, got None",
+    ):
+        assert problem in message
+    assert "bare" not in registry._REGISTRY
+
+
+def test_wrong_attribute_types_are_reported_with_the_value_found(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    class Loose(subsetgrad.estimators.RelaxedSubset):
+        biased = "yes"
+        option_names = ["tau"]  # a list, not a tuple
+
+    with pytest.raises(PluginError) as info:
+        register_estimator("loose", Loose)
+    message = str(info.value)
+    assert "Loose.biased must be True or False, got 'yes'" in message
+    assert "Loose.option_names must be a tuple of option names, got ['tau']" in message
+
+
+def test_a_constructor_that_lacks_a_declared_option_is_refused_before_it_is_called(monkeypatch):
+    """The options are checked against the constructor's signature first: a constructor
+    that does not accept them is never run."""
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    calls = []
+
+    class Declared(subsetgrad.estimators.RelaxedSubset):
+        option_names = ("tau", "num_samples")
+
+        def __init__(self, k, num_samples=1):
+            calls.append(k)
+            super().__init__(k, num_samples=num_samples)
+
+    with pytest.raises(PluginError, match=r"Declared's constructor does not accept k and options \['tau'\]"):
+        register_estimator("declared", Declared, {"tau": 0.5})
+    assert calls == []
+
+
+@pytest.mark.parametrize("name", ["bad-name", "BadName", 3])
+def test_a_name_must_be_a_lower_case_identifier(monkeypatch, name):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    with pytest.raises(PluginError, match="must be a lower-case identifier"):
+        register_estimator(name, subsetgrad.estimators.RelaxedSubset)
+    assert name not in registry._REGISTRY
+
+
+def test_registering_a_plugin_name_again_replaces_it(outside_module):
+    cls = subsetgrad.load_estimator_class("outside_estimators:NoisySoftTopK", outside_module)
+    register_estimator("noisy_twice", cls, {"tau": 0.5})
+    register_estimator("noisy_twice", cls, {"tau": 2.0})  # the config loaded again, edited
+    assert make_estimator("noisy_twice", 2).tau == 2.0
+
+
+def test_an_entry_point_under_a_name_a_plugin_holds_keeps_the_plugin(outside_module, monkeypatch):
+    """Only a builtin's name makes an entry point a problem; a plug-in already registered
+    under the name (the config's own entry, or entry points loaded again) stays."""
+    info = outside_module / "outside_estimators-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: outside-estimators\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[subsetgrad.estimators]\noutside_soft = outside_estimators:NoisySoftTopK\n"
+    )
+    cls = subsetgrad.load_estimator_class("outside_estimators:NoisySoftTopK", outside_module)
+    register_estimator("outside_soft", cls, {"tau": 0.5})
+    monkeypatch.setattr("subsetgrad.plugins.ENTRY_POINT_PROBLEMS", {})
+    load_entry_points()
+    from subsetgrad import plugins
+
+    assert "outside_soft" not in plugins.ENTRY_POINT_PROBLEMS
+    assert make_estimator("outside_soft", 2).tau == 0.5
