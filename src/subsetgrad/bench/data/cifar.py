@@ -30,6 +30,7 @@ from subsetgrad.bench.data.core import (
     Dataset,
     DatasetSpec,
     RawFile,
+    carve_validation,
     register_dataset,
     split_by_sizes,
     take_splits,
@@ -103,21 +104,13 @@ def _prepare_cifar10(raw_dir: Path, split_seed: int, val_size: int = 5000) -> Da
     x_train = np.concatenate([batches[b][0] for b in TRAIN_BATCHES])
     y_train = np.concatenate([batches[b][1] for b in TRAIN_BATCHES])
     x_test, y_test = batches[TEST_BATCH]
-    carve = split_by_sizes(y_train, val_size, 0, split_seed)
-    arrays = {
-        "x_train": x_train[carve["train"]],
-        "y_train": y_train[carve["train"]],
-        "x_val": x_train[carve["val"]],
-        "y_val": y_train[carve["val"]],
-        "x_test": x_test,
-        "y_test": y_test,
-    }
+    arrays, sizes = carve_validation(x_train, y_train, x_test, y_test, val_size, split_seed)
     meta = {
         "description": spec.description,
         "kind": "image",
         "source_files": sources,
         "split_seed": split_seed,
-        "split_sizes": {"train": len(carve["train"]), "val": len(carve["val"]), "test": len(y_test)},
+        "split_sizes": sizes,
         "split_note": f"validation: {val_size} of the official training images (stratified, by "
         f"split_seed); test: the official test batch",
         "num_classes": len(names),

@@ -350,6 +350,23 @@ def _stratified_take(labels: np.ndarray, size: int, rng: np.random.Generator) ->
     return np.concatenate(chosen) if chosen else np.array([], dtype=np.int64)
 
 
+def carve_validation(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, val_size: int, seed: int
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """The arrays of an official train/test split with ``val_size`` training items held out
+    for validation (stratified, by ``seed``), and the sizes of the three splits."""
+    carve = split_by_sizes(y_train, val_size, 0, seed)
+    arrays = {
+        "x_train": x_train[carve["train"]],
+        "y_train": y_train[carve["train"]],
+        "x_val": x_train[carve["val"]],
+        "y_val": y_train[carve["val"]],
+        "x_test": x_test,
+        "y_test": y_test,
+    }
+    return arrays, {"train": len(carve["train"]), "val": len(carve["val"]), "test": len(y_test)}
+
+
 def take_splits(x: np.ndarray, y: np.ndarray, split: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``{"x_train": x[split["train"]], "y_train": ..., ...}`` for every split."""
     arrays = {}

@@ -47,6 +47,7 @@ from subsetgrad.bench.data.core import (
     Dataset,
     DatasetSpec,
     RawFile,
+    carve_validation,
     register_dataset,
     split_by_sizes,
 )
@@ -111,19 +112,6 @@ def _meta(spec: DatasetSpec, sources, split_seed, split_sizes, **extra) -> dict:
     }
 
 
-def _carve_val(x_train, y_train, x_test, y_test, val_size, split_seed):
-    carve = split_by_sizes(y_train, val_size, 0, split_seed)
-    arrays = {
-        "x_train": x_train[carve["train"]],
-        "y_train": y_train[carve["train"]],
-        "x_val": x_train[carve["val"]],
-        "y_val": y_train[carve["val"]],
-        "x_test": x_test,
-        "y_test": y_test,
-    }
-    return arrays, {"train": len(carve["train"]), "val": len(carve["val"]), "test": len(y_test)}
-
-
 # --- Keras word-level IMDB ----------------------------------------------------------------
 
 
@@ -184,7 +172,7 @@ def _prepare_imdb_word_keras(raw_dir: Path, split_seed: int, val_size: int = 250
     n, idx, start = cfg["num_words"], cfg["index_from"], text.START
     x_train = text.pad_pre(text.keras_ids(ranks_train, n, idx, start, text.OOV), cfg["maxlen"])
     x_test = text.pad_pre(text.keras_ids(ranks_test, n, idx, start, text.OOV), cfg["maxlen"])
-    arrays, sizes = _carve_val(x_train, y_train, x_test, y_test, val_size, split_seed)
+    arrays, sizes = carve_validation(x_train, y_train, x_test, y_test, val_size, split_seed)
     arrays["vocabulary"] = text.vocabulary_array(ranks, n, idx, ["<pad>", "<start>", "<oov>"])
     return Dataset(
         "imdb_word_keras",
@@ -217,7 +205,7 @@ def _prepare_imdb_word(raw_dir: Path, split_seed: int, val_size: int = 2500, **s
         )
         for split in tokens
     }
-    arrays, sizes = _carve_val(
+    arrays, sizes = carve_validation(
         x["train"], reviews["train"][1], x["test"], reviews["test"][1], val_size, split_seed
     )
     arrays["vocabulary"] = text.vocabulary_array(ranks, n, idx, ["<pad>", "<start>", "<oov>"])

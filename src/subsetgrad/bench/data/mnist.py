@@ -29,6 +29,7 @@ from subsetgrad.bench.data.core import (
     Dataset,
     DatasetSpec,
     RawFile,
+    carve_validation,
     register_dataset,
     split_by_sizes,
 )
@@ -150,13 +151,13 @@ FASHION_CLASSES = [
 ]
 
 
-def _image_meta(spec: DatasetSpec, sources, split_seed, class_names, split, **extra) -> dict:
+def _image_meta(spec: DatasetSpec, sources, split_seed, class_names, split_sizes, **extra) -> dict:
     return {
         "description": spec.description,
         "kind": spec.kind,
         "source_files": sources,
         "split_seed": split_seed,
-        "split_sizes": {s: int(len(i)) for s, i in split.items()},
+        "split_sizes": {s: int(n) for s, n in split_sizes.items()},
         "num_classes": len(class_names),
         "class_names": class_names,
         "x_scale": 255.0,
@@ -174,16 +175,7 @@ def _prepare_official_split(name: str, class_names: list[str]):
         x_test, y_test = read_idx_pair(
             raw_dir / "t10k-images-idx3-ubyte.gz", raw_dir / "t10k-labels-idx1-ubyte.gz"
         )
-        carve = split_by_sizes(y_train, val_size, 0, split_seed)
-        arrays = {
-            "x_train": x_train[carve["train"]],
-            "y_train": y_train[carve["train"]],
-            "x_val": x_train[carve["val"]],
-            "y_val": y_train[carve["val"]],
-            "x_test": x_test,
-            "y_test": y_test,
-        }
-        sizes = {"train": carve["train"], "val": carve["val"], "test": y_test}
+        arrays, sizes = carve_validation(x_train, y_train, x_test, y_test, val_size, split_seed)
         meta = _image_meta(
             spec,
             sources,
@@ -213,7 +205,7 @@ def _prepare_mnist_test_small(
         sources,
         split_seed,
         MNIST_CLASSES,
-        split,
+        {s: len(i) for s, i in split.items()},
         split_note="all three splits are drawn (stratified, by split_seed) from the "
         "official MNIST test set; not comparable with published MNIST numbers",
     )
