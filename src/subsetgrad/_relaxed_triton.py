@@ -207,6 +207,22 @@ def _backward_on_chip(
 
 
 @triton.jit
+def _step_tile(
+    steps_ptr, grad_steps_ptr, grad_sum_ptr, grad_ptr, step_base, base, index, inside, tau,
+    HAS_GRAD_STEPS: tl.constexpr, HAS_GRAD_SUM: tl.constexpr, TILE: tl.constexpr,
+):  # fmt: skip
+    """One tile of a_j, the gradient g_j reaching it and U_{j+1} (the tiled backward's two sweeps)."""
+    a = tl.load(steps_ptr + step_base + index, mask=inside, other=0.0)
+    g = tl.zeros([TILE], dtype=tau.dtype)
+    if HAS_GRAD_STEPS:
+        g += tl.load(grad_steps_ptr + step_base + index, mask=inside, other=0.0)
+    if HAS_GRAD_SUM:
+        g += tl.load(grad_sum_ptr + base + index, mask=inside, other=0.0)
+    u = tl.load(grad_ptr + base + index, mask=inside, other=0.0)
+    return a, g, u
+
+
+@triton.jit
 def _backward_tiled(
     steps_ptr,
     grad_steps_ptr,
@@ -233,26 +249,20 @@ def _backward_tiled(
         for start in range(0, n, TILE):
             index = start + offsets
             inside = index < n
-            a = tl.load(steps_ptr + step_base + index, mask=inside, other=0.0)
-            g = tl.zeros([TILE], dtype=tau.dtype)
-            if HAS_GRAD_STEPS:
-                g += tl.load(grad_steps_ptr + step_base + index, mask=inside, other=0.0)
-            if HAS_GRAD_SUM:
-                g += tl.load(grad_sum_ptr + base + index, mask=inside, other=0.0)
-            u = tl.load(grad_ptr + base + index, mask=inside, other=0.0)
+            a, g, u = _step_tile(
+                steps_ptr, grad_steps_ptr, grad_sum_ptr, grad_ptr, step_base, base, index, inside,
+                tau, HAS_GRAD_STEPS, HAS_GRAD_SUM, TILE,
+            )  # fmt: skip
             partial += a * _step_gradient(a, g, u, tau, tiny)
         dot = tl.sum(partial, axis=0)
         # sweep 2: U_j = U_{j+1} + a_j * (G_j - <a_j, G_j>)
         for start in range(0, n, TILE):
             index = start + offsets
             inside = index < n
-            a = tl.load(steps_ptr + step_base + index, mask=inside, other=0.0)
-            g = tl.zeros([TILE], dtype=tau.dtype)
-            if HAS_GRAD_STEPS:
-                g += tl.load(grad_steps_ptr + step_base + index, mask=inside, other=0.0)
-            if HAS_GRAD_SUM:
-                g += tl.load(grad_sum_ptr + base + index, mask=inside, other=0.0)
-            u = tl.load(grad_ptr + base + index, mask=inside, other=0.0)
+            a, g, u = _step_tile(
+                steps_ptr, grad_steps_ptr, grad_sum_ptr, grad_ptr, step_base, base, index, inside,
+                tau, HAS_GRAD_STEPS, HAS_GRAD_SUM, TILE,
+            )  # fmt: skip
             u += a * (_step_gradient(a, g, u, tau, tiny) - dot)
             tl.store(grad_ptr + base + index, u, mask=inside)
     for start in range(0, n, TILE):
