@@ -297,6 +297,17 @@ def kernel_bytes(batch: int, n: int, k: int, element: int, on_chip: bool) -> int
     return batch * row * (forward + backward)
 
 
+def markdown_table(lines: list[list[str]]) -> str:
+    """A right-aligned Markdown table; the first line is the header."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = []
+    for i, line in enumerate(lines):
+        out.append("| " + " | ".join(cell.rjust(w) for cell, w in zip(line, widths)) + " |")
+        if i == 0:
+            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
 @dataclass
 class GpuRow:
     dtype: str
@@ -395,13 +406,7 @@ def format_gpu_table(rows: list[GpuRow], peak_gbps: float | None) -> str:
                 "-" if peak_gbps is None else f"{100 * gbps / peak_gbps:.0f}",
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = []
-    for i, line in enumerate(lines):
-        out.append("| " + " | ".join(cell.rjust(w) for cell, w in zip(line, widths)) + " |")
-        if i == 0:
-            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(out)
+    return markdown_table(lines)
 
 
 def gpu_target_summary(rows: list[GpuRow], peak_gbps: float | None) -> str:
@@ -620,13 +625,7 @@ def format_table(rows: list[Row]) -> str:
             t = (r.compiled or {}).get(name)
             line += ["-", "-"] if t is None else [f"{t * 1e3:.3f}", f"{t / r.lib:.2f}"]
         lines.append(line)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = []
-    for i, line in enumerate(lines):
-        out.append("| " + " | ".join(cell.rjust(w) for cell, w in zip(line, widths)) + " |")
-        if i == 0:
-            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(out)
+    return markdown_table(lines)
 
 
 def target_summary(rows: list[Row]) -> str:
